@@ -1,0 +1,116 @@
+"""Input validation that is eager when it can be and jit-safe when it cannot.
+
+Every public function checks its arguments with these helpers. On concrete
+inputs the check runs in Python and raises `ValueError` naming the argument
+and the allowed range; on traced inputs (inside `jax.jit`, `jax.vmap`,
+`jax.grad`) it lowers to `equinox.error_if`, which raises at run time with the
+same message. Either way a bad input never yields a silent wrong number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "is_traced",
+    "ensure",
+    "check_finite",
+    "check_range",
+    "check_simplex",
+    "check_shape",
+]
+
+
+def is_traced(*xs) -> bool:
+    """True if any leaf of `xs` is a JAX tracer (we are inside a transformation)."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(xs))
+
+
+def _describe(x) -> str:
+    arr = np.asarray(x)
+    if arr.size == 1:
+        return f"got {arr.reshape(()).item()!r}"
+    return f"got array of shape {arr.shape}"
+
+
+def ensure(x, bad, message: str):
+    """Return `x` unchanged, raising `message` wherever the boolean `bad` is true.
+
+    `bad` is a boolean array (or a callable computing it from `x`). Concrete: raises
+    `ValueError` immediately. Traced: attaches `equinox.error_if` to `x`.
+    """
+    if isinstance(bad, Callable):
+        bad = bad(x)
+    if is_traced(x, bad):
+        return eqx.error_if(x, jnp.any(bad), message)
+    if bool(np.any(np.asarray(bad))):
+        raise ValueError(message)
+    return x
+
+
+def check_finite(x, name: str):
+    """`x` must contain no NaN or inf."""
+    x = jnp.asarray(x)
+    msg = f"argument `{name}` must be finite (no NaN or inf)"
+    if not is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError(f"{msg}; {_describe(x)}")
+    return ensure(x, ~jnp.isfinite(x), msg)
+
+
+def check_range(
+    x,
+    name: str,
+    lower: float | None = None,
+    upper: float | None = None,
+    *,
+    lower_inclusive: bool = True,
+    upper_inclusive: bool = True,
+    allow_inf: bool = False,
+):
+    """`x` must be non-NaN and lie in the stated interval (finite unless `allow_inf`)."""
+    x = jnp.asarray(x)
+    lo = "-inf" if lower is None else f"{lower:g}"
+    hi = "inf" if upper is None else f"{upper:g}"
+    interval = f"{'[' if lower_inclusive and lower is not None else '('}{lo}, {hi}{']' if upper_inclusive and upper is not None else ')'}"
+    bad = jnp.isnan(x)
+    if not allow_inf:
+        bad = bad | jnp.isinf(x)
+    if lower is not None:
+        bad = bad | ((x < lower) if lower_inclusive else (x <= lower))
+    if upper is not None:
+        bad = bad | ((x > upper) if upper_inclusive else (x >= upper))
+    msg = f"argument `{name}` must lie in {interval}"
+    if not is_traced(x, bad) and bool(np.any(np.asarray(bad))):
+        arr = np.asarray(x)
+        first = arr[np.asarray(bad)].reshape(-1)[0] if arr.ndim else arr.item()
+        raise ValueError(f"{msg}; got {first!r}" + ("" if arr.size == 1 else f" (in array of shape {arr.shape})"))
+    return ensure(x, bad, msg)
+
+
+def check_simplex(w, name: str, *, atol: float | None = None):
+    """Last axis of `w` must be a probability vector: entries >= 0 summing to 1."""
+    w = jnp.asarray(w)
+    if atol is None:
+        atol = 1e-6 if w.dtype == jnp.float32 else 1e-9
+    bad = jnp.any(~jnp.isfinite(w), axis=-1) | jnp.any(w < -atol, axis=-1)
+    bad = bad | (jnp.abs(jnp.sum(w, axis=-1) - 1.0) > atol * max(1, w.shape[-1] if w.ndim else 1))
+    msg = f"argument `{name}` must lie on the simplex (entries >= 0 along the last axis, summing to 1)"
+    return ensure(w, bad, msg)
+
+
+def check_shape(x, name: str, shape: tuple, *, what: str = ""):
+    """Static shape check (shapes are always concrete, so this always raises eagerly).
+
+    `shape` may contain `None` for an axis of any length.
+    """
+    actual = jnp.shape(x)
+    ok = len(actual) == len(shape) and all(s is None or s == a for s, a in zip(shape, actual))
+    if not ok:
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"argument `{name}` must have shape {want}{' ' + what if what else ''}; got {actual}")
+    return x

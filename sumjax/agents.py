@@ -1,0 +1,3 @@
+"""Agents (utility, power) acting on a world in turn."""
+
+__all__: list[str] = []

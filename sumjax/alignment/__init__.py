@@ -1,0 +1,10 @@
+"""The SUM alignment toy model (SPEC §2–3): the cosine law, its von Mises–Fisher tilt,
+the training loop, total harm, Monte Carlo, and scaling with AI scale ξ."""
+
+from .cosine import *  # noqa: F401,F403
+from .vmf import *  # noqa: F401,F403
+from .sampling import *  # noqa: F401,F403
+from .harm import *  # noqa: F401,F403
+from .montecarlo import *  # noqa: F401,F403
+from .scaling import *  # noqa: F401,F403
+from .fragility import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+"""The law of the cosine similarity c = a·h of a uniform unit vector."""
+
+__all__: list[str] = []

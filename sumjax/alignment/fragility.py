@@ -1,0 +1,3 @@
+"""Anisotropic ('fragile') worlds for the alignment model."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Monte Carlo version of the alignment training loop."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Experiments: one module per figure of the two texts, run by `sumjax reproduce`."""

@@ -1,0 +1,7 @@
+"""Guarded learning (SPEC §4): value-uncertain agents, the convex function f_t on the
+simplex, and the penalty that removes the incentive to bias value updates."""
+
+from .simplex import *  # noqa: F401,F403
+from .policies import *  # noqa: F401,F403
+from .learning import *  # noqa: F401,F403
+from .convexity import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+"""Convexity checks for f_t: supporting hyperplanes, Jensen, Hessians."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Points of the simplex Δⁿ of utility weights."""
+
+__all__: list[str] = []

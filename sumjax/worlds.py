@@ -1,0 +1,3 @@
+"""Worlds: probability distributions over states (Gaussian, discrete, particle)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Side-by-side benchmark: sumjax kernels against the NumPy/SciPy way (`python -m experiments.bench --help`)."""

@@ -1,0 +1,238 @@
+"""The benchmarked kernels: each builds its problem at a size, times sumjax and its peer, and compares them.
+
+Every `bench_*` function takes a size name (`tiny`, `small`, `full`) and returns a `harness.Row`. The sumjax
+side is imported lazily, so a kernel whose sumjax code has not landed reports that instead of crashing the run.
+The raw outputs ride along in `row.extra["_outputs"]` (dropped from the JSON) for the smoke test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import harness, peers
+from .harness import Row
+
+__all__ = ["KERNELS", "SIZES", "run_kernel"]
+
+# Problem sizes. `full` is the benchmark of record; `tiny` is the smoke test.
+SIZES = {
+    "tiny": dict(
+        vmf_nd=6, vmf_nk=6, vmf_dmax=50.0, vmf_kmax=100.0,
+        rd_nd=4, rd_nc=3, rd_dmax=200.0,
+        harm_nr=4, harm_nd=4, harm_dmax=200.0,
+        mc_trials=256, mc_d=20, mc_rounds=4, mc_mem=None,
+        cvx_points=200, cvx_n=4, cvx_m=16,
+        repeats=2, min_time=0.0, peer_budget=5.0,
+    ),
+    "small": dict(
+        vmf_nd=100, vmf_nk=100, vmf_dmax=1e6, vmf_kmax=1e7,
+        rd_nd=50, rd_nc=5, rd_dmax=1e6,
+        harm_nr=50, harm_nd=50, harm_dmax=1e5,
+        mc_trials=1000, mc_d=500, mc_rounds=8, mc_mem=(1000, 10_000, 2),
+        cvx_points=10_000, cvx_n=8, cvx_m=64,
+        repeats=3, min_time=0.2, peer_budget=10.0,
+    ),
+    "full": dict(
+        vmf_nd=316, vmf_nk=316, vmf_dmax=1e6, vmf_kmax=1e7,
+        rd_nd=50, rd_nc=20, rd_dmax=1e6,
+        harm_nr=200, harm_nd=200, harm_dmax=1e5,
+        mc_trials=10_000, mc_d=1000, mc_rounds=16, mc_mem=(10_000, 100_000, 2),
+        cvx_points=100_000, cvx_n=16, cvx_m=256,
+        repeats=5, min_time=1.0, peer_budget=60.0,
+    ),
+}
+
+
+def _sumjax(module: str, *names: str):
+    """Import sumjax names, or return the error text if they have not landed yet."""
+    try:
+        mod = __import__(f"sumjax.{module}", fromlist=list(names))
+        return tuple(getattr(mod, n) for n in names), None
+    except (ImportError, AttributeError) as err:
+        return None, f"sumjax side not available: {err}"
+
+
+def _missing(kernel, problem, peer, why) -> Row:
+    return Row(kernel, problem, 0, math.nan, math.nan, math.nan, peer, None, False, None, None, None, 0, "", why)
+
+
+def _row(kernel, problem, points, jt: harness.JaxTiming, peer_name, pt: harness.PeerTiming | None, ours, theirs,
+         failures="", notes="", extra=None) -> Row:
+    """Assemble a row; `ours`/`theirs` are aligned on the peer's measured points."""
+    if pt is None:
+        mabs = mrel = None
+        ncmp = 0
+    else:
+        mabs, mrel, ncmp, _, _ = harness.compare(ours, theirs)
+    speed = None if pt is None or pt.best_s is None else pt.best_s / jt.best_s
+    ex = dict(extra or {})
+    ex["_outputs"] = (ours, theirs)
+    return Row(kernel, problem, points, jt.compile_s, jt.best_s, jt.median_s, peer_name,
+               None if pt is None else pt.best_s, bool(pt and pt.extrapolated), speed, mabs, mrel, ncmp,
+               failures, notes, ex)
+
+
+def _failure_map(bad, d, k) -> str:
+    """Say where a peer fails on a (d, κ) grid: fraction, first d, and the κ range failing there."""
+    if not bad.any():
+        return ""
+    rows = np.nonzero(bad.any(axis=1))[0]
+    first = rows[0]
+    ks = k[bad[first]]
+    last = rows[-1]
+    ks_last = k[bad[last]]
+    return (
+        f"NaN/inf on {bad.mean():.0%} of points: from d = {d[first]:.3g} (κ ∈ [{ks.min():.2g}, {ks.max():.2g}]) "
+        f"to d = {d[last]:.3g} (κ ∈ [{ks_last.min():.2g}, {ks_last.max():.2g}]); scipy.special.ive underflows"
+    )
+
+
+# --- vMF mean and KL ----------------------------------------------------------------------------------------------
+
+
+def _vmf_grid(s):
+    d = np.geomspace(2.0, s["vmf_dmax"], s["vmf_nd"])
+    k = np.geomspace(1e-2, s["vmf_kmax"], s["vmf_nk"])
+    dd, kk = np.meshgrid(d, k, indexing="ij")
+    return d, k, dd.reshape(-1), kk.reshape(-1)
+
+
+def _bench_vmf(which: str, size: str) -> Row:
+    s = SIZES[size]
+    d, k, dd, kk = _vmf_grid(s)
+    n = dd.size
+    problem = f"{s['vmf_nd']}×{s['vmf_nk']} (d, κ), d ∈ [2, {s['vmf_dmax']:.0e}], κ ∈ [1e-2, {s['vmf_kmax']:.0e}]"
+    peer_name = "scipy.special.ive ratio" if which == "mean" else "ive + gammaln (closed form)"
+    fns, err = _sumjax("alignment", "vmf_mean" if which == "mean" else "vmf_kl")
+    if err:
+        return _missing(f"vmf_{which}", problem, peer_name, err)
+    (fn,) = fns
+    kj, dj = jnp.asarray(kk), jnp.asarray(dd)
+    jt = harness.time_jax(lambda a, b: fn(a, b), kj, dj, repeats=s["repeats"], min_time=s["min_time"])
+    if which == "mean":
+        peer_fn = lambda sel: peers.vmf_mean(kk, dd)  # noqa: E731  (the ratio alone, no KL logs)
+    else:
+        peer_fn = lambda sel: peers.vmf_mean_kl(kk, dd)[1]  # noqa: E731
+    pt = harness.time_peer(peer_fn, n, repeats=3, budget_s=s["peer_budget"])
+    ours = np.asarray(jt.output)
+    theirs = np.asarray(pt.output)
+    bad = ~np.isfinite(theirs).reshape(s["vmf_nd"], s["vmf_nk"])
+    ours_bad = int((~np.isfinite(ours)).sum())
+    notes = []
+    ok = np.isfinite(theirs)
+    if ok.any():
+        rel = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300)
+        rel[~ok] = -1
+        i = int(np.argmax(rel))
+        notes.append(f"largest rel. diff at d = {dd[i]:.4g}, κ = {kk[i]:.4g} (sumjax {ours[i]:.17g}, peer {theirs[i]:.17g})")
+    notes.append(f"sumjax non-finite on {ours_bad} of {n} points")
+    return _row(f"vmf_{which}", problem, n, jt, peer_name, pt, ours, theirs, _failure_map(bad, d, k), "; ".join(notes))
+
+
+def bench_vmf_mean(size="full") -> Row:
+    """`vmf_mean(kappa, d)` on a log-spaced (d, κ) grid vs the `ive` ratio."""
+    return _bench_vmf("mean", size)
+
+
+def bench_vmf_kl(size="full") -> Row:
+    """`vmf_kl(kappa, d)` on the same grid vs κA − log M with `ive` and `gammaln`."""
+    return _bench_vmf("kl", size)
+
+
+# --- required divergence -------------------------------------------------------------------------------------------
+
+
+def bench_required_divergence(size="full") -> Row:
+    """D*(c*, d) curves: `rd_nd` values of d (log-spaced), `rd_nc` values of c*, vs brentq per point."""
+    s = SIZES[size]
+    d = np.geomspace(2.0, s["rd_dmax"], s["rd_nd"])
+    c = np.linspace(0.05, 0.95, s["rd_nc"])
+    dd, cc = (x.reshape(-1) for x in np.meshgrid(d, c, indexing="ij"))
+    n = dd.size
+    problem = f"{s['rd_nd']} d ∈ [2, {s['rd_dmax']:.0e}] × {s['rd_nc']} c* ∈ [0.05, 0.95]"
+    peer_name = "brentq on ive ratio (Python loop)"
+    fns, err = _sumjax("alignment", "required_divergence")
+    if err:
+        return _missing("required_divergence", problem, peer_name, err)
+    (fn,) = fns
+    jt = harness.time_jax(lambda a, b: fn(a, b), jnp.asarray(cc), jnp.asarray(dd), repeats=s["repeats"],
+                          min_time=s["min_time"])
+    pt = harness.time_peer(lambda sel: peers.required_divergence(cc, dd), n, repeats=2, budget_s=s["peer_budget"])
+    ours, theirs = np.asarray(jt.output), np.asarray(pt.output)
+    bad = ~np.isfinite(theirs).reshape(s["rd_nd"], s["rd_nc"])
+    fail = ""
+    if bad.any():
+        first = d[bad.any(axis=1)].min()
+        fail = f"NaN on {bad.mean():.0%} of points, from d = {first:.3g} (ive underflow in the bracket)"
+    # D* ∝ d: report the spread of D*/d over d at the largest c*, a figure the README may want.
+    ratio = ours.reshape(s["rd_nd"], s["rd_nc"])[:, -1] / d
+    notes = (f"sumjax non-finite on {int((~np.isfinite(ours)).sum())} of {n}; "
+             f"D*/d at c* = {c[-1]:.2f} ranges {np.nanmin(ratio):.4g}…{np.nanmax(ratio):.4g} over d")
+    return _row("required_divergence", problem, n, jt, peer_name, pt, ours, theirs, fail, notes)
+
+
+# --- total harm grid ----------------------------------------------------------------------------------------------
+
+
+HARM_C_STAR = 0.5
+
+
+def bench_total_harm(size="full") -> Row:
+    """Total harm on a β_A/β_H × d grid (β_H = 1, c* = 0.5, rectified, δ capped) vs `quad` per point."""
+    s = SIZES[size]
+    r = np.geomspace(0.5, 8.0, s["harm_nr"])
+    d = np.geomspace(2.0, s["harm_dmax"], s["harm_nd"])
+    rr, dd = (x.reshape(-1) for x in np.meshgrid(r, d, indexing="ij"))
+    n = rr.size
+    problem = f"{s['harm_nr']} β_A/β_H ∈ [0.5, 8] × {s['harm_nd']} d ∈ [2, {s['harm_dmax']:.0e}], c* = {HARM_C_STAR}"
+    peer_name = "quad over κ + brentq (Python loop)"
+    fns, err = _sumjax("alignment", "total_harm")
+    if err:
+        return _missing("total_harm", problem, peer_name, err)
+    (fn,) = fns
+
+    def ours_fn(beta_a, dim):
+        return fn(HARM_C_STAR, dim, beta_a, 1.0, rectify=True, cap_delta=True)
+
+    jt = harness.time_jax(ours_fn, jnp.asarray(rr), jnp.asarray(dd), repeats=s["repeats"], min_time=s["min_time"])
+    # A fixed random order so that a timed subset is representative of the whole grid (zeros and all d).
+    perm = np.random.default_rng(0).permutation(n)
+
+    def peer_fn(sel):
+        idx = perm if sel is None else perm[sel]
+        return peers.total_harm_grid(HARM_C_STAR, dd[idx], rr[idx], 1.0, rectify=True, cap_delta=True)
+
+    pt = harness.time_peer(peer_fn, n, repeats=1, budget_s=s["peer_budget"], subset_points=min(n, 400))
+    idx = perm[: pt.measured_points]
+    ours_all = np.asarray(jt.output)
+    ours, theirs = ours_all[idx], np.asarray(pt.output)
+    bad = ~np.isfinite(theirs)
+    fail = ""
+    if bad.any():
+        fail = f"NaN on {bad.mean():.0%} of measured points, from d = {dd[idx][bad].min():.3g}"
+    notes = (f"peer timed on {pt.measured_points} of {n} random grid points" +
+             (" and extrapolated per point" if pt.extrapolated else "") +
+             f"; sumjax non-finite on {int((~np.isfinite(ours_all)).sum())} of {n}")
+    return _row("total_harm", problem, n, jt, peer_name, pt, ours, theirs, fail, notes)
+
+
+KERNELS = {
+    "vmf_mean": bench_vmf_mean,
+    "vmf_kl": bench_vmf_kl,
+    "required_divergence": bench_required_divergence,
+    "total_harm": bench_total_harm,
+}
+
+
+def run_kernel(name: str, size: str = "full") -> Row:
+    return KERNELS[name](size)

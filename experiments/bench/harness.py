@@ -261,3 +261,22 @@ def write_outputs(rows: list[Row], env: dict, out: str, command: str = "") -> tu
             fh.write(text)
         os.replace(tmp, path)
     return json_path, md_path
+
+
+def run_in_fresh_process(code: str, timeout: float = 600.0) -> dict:
+    """Run `code` in a fresh Python (repo root on the path) and parse the JSON of its last stdout line.
+
+    Used for peak-memory probes: a fresh process so that `ru_maxrss` is not inflated by whatever the benchmark
+    allocated before. The child should print `json.dumps({...})` last.
+    """
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=root,
+                          env=env)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])

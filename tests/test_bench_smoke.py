@@ -1,0 +1,72 @@
+"""Smoke test of `python -m experiments.bench`: every kernel pair at tiny size, and the two sides agree.
+
+Not timed: only agreement between sumjax and its independent NumPy/SciPy peer (on points where the peer is
+finite) and that the command writes its JSON and markdown. Budget ≤ 30 s.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from experiments.bench import __main__ as bench_main
+from experiments.bench import harness, kernels, peers
+
+# (rtol, atol) per kernel: the peers are accurate to ~1e-13 where finite, except the KL closed form, which
+# cancels large terms (gammaln(d/2), ν log(2/κ), log ive) and so loses ~1e-14·(those terms) absolutely.
+TOLERANCES = {
+    "vmf_mean": (1e-10, 1e-14),
+    "vmf_kl": (1e-9, 1e-12),
+    "required_divergence": (1e-8, 1e-12),
+    "total_harm": (1e-6, 1e-10),
+}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {name: kernels.run_kernel(name, "tiny") for name in kernels.KERNELS}
+
+
+@pytest.mark.parametrize("name", list(kernels.KERNELS))
+def test_kernel_pair_agrees(rows, name):
+    row = rows[name]
+    assert row.points > 0, row.notes  # the sumjax side exists and ran
+    ours, theirs = row.extra["_outputs"]
+    ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
+    assert ours.shape == theirs.shape
+    assert np.all(np.isfinite(ours)), f"sumjax gave non-finite values: {row.notes}"
+    ok = np.isfinite(theirs)
+    assert ok.sum() >= max(1, ok.size // 2), "tiny problems are chosen where the peer works"
+    if name in TOLERANCES:
+        rtol, atol = TOLERANCES[name]
+        np.testing.assert_allclose(ours[ok], theirs[ok], rtol=rtol, atol=atol)
+    assert row.compile_s > 0 and row.sumjax_s > 0 and row.peer_s > 0
+    assert row.compared_points == int(ok.sum())
+
+
+def test_compare_ignores_points_where_peer_fails():
+    ours = np.array([1.0, 2.0, 3.0, 4.0])
+    theirs = np.array([1.0, np.nan, 3.5, np.inf])
+    mabs, mrel, n, nbad, mask = harness.compare(ours, theirs)
+    assert (mabs, n, nbad) == (0.5, 2, 2)
+    assert math.isclose(mrel, 0.5 / 3.5)
+    assert mask.tolist() == [False, True, False, True]
+
+
+def test_peer_reports_its_own_failure():
+    # scipy's ive underflows at large order and small argument: the peer must NaN there, not return garbage,
+    # so the benchmark can say where it fails.
+    mean, kl = peers.vmf_mean_kl(np.array([1e-2, 10.0]), np.array([1e5, 10.0]))
+    assert np.isnan(mean[0]) and np.isnan(kl[0])
+    assert np.isfinite(mean[1]) and np.isfinite(kl[1])
+
+
+def test_command_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "b.json"
+    assert bench_main.main(["--size", "tiny", "--only", "vmf_mean", "--out", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert [r["kernel"] for r in payload["rows"]] == ["vmf_mean"]
+    assert payload["environment"]["device"].startswith("cpu")
+    md = (tmp_path / "b.md").read_text()
+    assert "| vmf_mean |" in md and "speed-up" in md

@@ -1,1 +1,27 @@
-"""Experiments: one module per figure of the two texts, run by `sumjax reproduce`."""
+"""Experiments: one module per figure of the two texts, run by `sumjax reproduce`.
+
+`EXPERIMENTS` lists them in report order; `get(name)` imports one. Each module follows
+the protocol described in `sumjax.experiments._base` and has a thin runnable script
+`experiments/<name>.py` in the repository.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._base import Claim, Unavailable, config_from, experiment_main, load_outputs, run_experiment
+
+__all__ = ["EXPERIMENTS", "get", "Claim", "Unavailable", "config_from", "experiment_main", "load_outputs", "run_experiment"]
+
+# name -> module, in the order the report shows them.
+EXPERIMENTS: dict[str, str] = {
+    "two_utilities": "sumjax.experiments.two_utilities",
+    "simplex_penalty": "sumjax.experiments.simplex_penalty",
+}
+
+
+def get(name: str):
+    """The experiment module registered as `name`."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"argument `name` must be one of {', '.join(EXPERIMENTS)}; got {name!r}")
+    return importlib.import_module(EXPERIMENTS[name])

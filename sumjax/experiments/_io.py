@@ -35,6 +35,15 @@ __all__ = [
 ]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what a plain open() would give (mkstemp uses 0600)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
     """Write `data` to `path` atomically (temp file in the same folder, fsync, `os.replace`)."""
     path = os.fspath(path)
@@ -46,6 +55,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         # Never leave the partial temp file behind, whatever interrupted us.

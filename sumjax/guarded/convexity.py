@@ -1,3 +1,206 @@
-"""Convexity checks for f_t: supporting hyperplanes, Jensen, Hessians."""
+"""Convexity checks for f_t: supporting hyperplanes, Jensen chords, Hessians, forced updates.
 
-__all__: list[str] = []
+Each check evaluates an inequality that holds when f_t is convex (the text's theorem: utility
+depending only on actions) at many points in one vmapped call and returns a
+`ConvexityReport` with the worst violation and where it happens. A violation is the amount
+by which the inequality fails (> 0 means broken); it counts when above `tol`, by default
+√ε·(1 + max|f|) on the sampled points (ε the machine epsilon of the family's dtype), which
+absorbs rounding in float64 and float32 alike.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from .policies import ParametricPolicies, PolicyFamily, as_policy_family
+from .simplex import check_weights, sample_simplex, tangent_basis
+
+__all__ = [
+    "ConvexityReport",
+    "forced_update_slope",
+    "check_supporting_hyperplane",
+    "check_jensen",
+    "check_hessian_psd",
+    "check_forced_update",
+    "check_penalty_gradient",
+]
+
+
+class ConvexityReport(eqx.Module):
+    """Outcome of one convexity check.
+
+    `worst` is the largest violation (> 0: the inequality fails by that much; ≤ 0: it holds
+    with that margin everywhere sampled), `where` the points at which it occurs (rows named by
+    `labels`), `n_violations` how many samples exceed `tol`, `n_checked` how many were tested.
+    """
+
+    check: str = eqx.field(static=True)
+    labels: tuple[str, ...] = eqx.field(static=True)
+    worst: Float[Array, ""]
+    where: Float[Array, "r n1"]
+    n_violations: Int[Array, ""]
+    n_checked: int = eqx.field(static=True)
+    tol: Float[Array, ""]
+
+    @property
+    def violated(self) -> Bool[Array, ""]:
+        """True when some sample breaks the inequality by more than `tol`."""
+        return self.worst > self.tol
+
+    def summary(self) -> str:
+        """One human-readable line (concrete reports only)."""
+        pts = "; ".join(f"{lab}={jnp.round(p, 4).tolist()}" for lab, p in zip(self.labels, self.where))
+        verdict = "VIOLATED" if bool(self.violated) else "holds"
+        return (
+            f"{self.check}: {verdict}; worst {float(self.worst):.3e} (tol {float(self.tol):.1e}), "
+            f"{int(self.n_violations)}/{self.n_checked} samples over tol; at {pts}"
+        )
+
+
+def _dtype(family: PolicyFamily):
+    if isinstance(family, ParametricPolicies):
+        return jax.eval_shape(family.value_map, family.theta0).dtype
+    return family.values.dtype
+
+
+def _points(family: PolicyFamily, key, n: int, points, n_sets: int, name: str):
+    """`points` (a tuple of n_sets arrays (p, n+1) on Δⁿ) or n_sets × n uniform samples."""
+    n1 = family.n_utilities
+    if points is not None:
+        points = tuple(points) if isinstance(points, (tuple, list)) else (points,)
+        if len(points) != n_sets:
+            raise ValueError(f"argument `points` must be a tuple of {n_sets} arrays of shape (p, {n1}); got {len(points)}")
+        out = [check_weights(p, "points") for p in points]
+        shapes = {p.shape for p in out}
+        if len(shapes) != 1 or any(p.ndim != 2 or p.shape[-1] != n1 for p in out):
+            raise ValueError(f"argument `points` must hold arrays of one shape (p, {n1}); got {[p.shape for p in out]}")
+        return out
+    if key is None:
+        raise ValueError("argument `key` (a jax.random key) is required when `points` is not given")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"argument `{name}` must be an integer >= 1; got {n!r}")
+    keys = jax.random.split(key, n_sets)
+    return [sample_simplex(k, n1, (n,), dtype=_dtype(family)) for k in keys]
+
+
+def _tol(tol, fvals, dtype):
+    if tol is not None:
+        return jnp.asarray(tol, dtype=dtype)
+    return jnp.sqrt(jnp.finfo(dtype).eps) * (1 + jnp.max(jnp.abs(fvals)))
+
+
+def _report(check, labels, viol, where_rows, tol):
+    i = jnp.argmax(viol)
+    where = jnp.stack([r[i] for r in where_rows])
+    return ConvexityReport(
+        check=check,
+        labels=labels,
+        worst=viol[i],
+        where=where,
+        n_violations=jnp.sum(viol > tol),
+        n_checked=int(viol.size),
+        tol=tol,
+    )
+
+
+def check_supporting_hyperplane(values, key: PRNGKeyArray | None = None, *, n_pairs: int = 1024, points=None, tol=None) -> ConvexityReport:
+    """f(w') ≥ f(w) + ∇f(w)·(w' − w) for random pairs (w, w') (∇f by autodiff).
+
+    Violation = f(w) + ∇f(w)·(w' − w) − f(w'). For a (sub)gradient equal to V(π_w) this is
+    g_w(w') − f(w'), i.e. whether π_w beats π_{w'} at judging w' — it catches non-convex f and
+    families whose π_w is not the maximiser (e.g. an ascent stopped early).
+    """
+    family = as_policy_family(values)
+    w, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
+    fw, gw = jax.vmap(jax.value_and_grad(family.f))(w)
+    fwp = jax.vmap(family.f)(wp)
+    viol = fw + jnp.sum(gw * (wp - w), axis=-1) - fwp
+    return _report("supporting hyperplane", ("w", "w_prime"), viol, (w, wp), _tol(tol, jnp.concatenate([fw, fwp]), fw.dtype))
+
+
+def check_jensen(values, key: PRNGKeyArray | None = None, *, n_chords: int = 512, n_t: int = 9, points=None, tol=None) -> ConvexityReport:
+    """f((1−t)w + t w') ≤ (1−t)f(w) + t f(w') on random chords at t = 1/(n_t+1), …, n_t/(n_t+1).
+
+    Violation = f on the segment minus the chord; `where` gives w, w' and the worst point.
+    """
+    family = as_policy_family(values)
+    if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 1:
+        raise ValueError(f"argument `n_t` must be an integer >= 1; got {n_t!r}")
+    w, wp = _points(family, key, n_chords, points, 2, "n_chords")
+    t = (jnp.arange(1, n_t + 1, dtype=w.dtype) / (n_t + 1))[None, :, None]
+    mid = (1 - t) * w[:, None, :] + t * wp[:, None, :]
+    fw, fwp = jax.vmap(family.f)(w), jax.vmap(family.f)(wp)
+    fmid = jax.vmap(jax.vmap(family.f))(mid)
+    chord = (1 - t[..., 0]) * fw[:, None] + t[..., 0] * fwp[:, None]
+    viol = (fmid - chord).reshape(-1)
+    rep = lambda x: jnp.repeat(x, n_t, axis=0)  # noqa: E731
+    return _report(
+        "Jensen (chord)", ("w", "w_prime", "point"), viol, (rep(w), rep(wp), mid.reshape(-1, w.shape[-1])),
+        _tol(tol, jnp.concatenate([fw, fwp]), fw.dtype),
+    )
+
+
+def check_hessian_psd(values, key: PRNGKeyArray | None = None, *, n_points: int = 256, points=None, tol=None) -> ConvexityReport:
+    """λ_min(Bᵀ ∇²f(w) B) ≥ 0, the Hessian restricted to the tangent space Σ = 0 (B orthonormal).
+
+    For smooth families (soft, weight-dependent with τ > 0). Violation = −λ_min; `tol` defaults
+    to √ε·(1 + max|f|) — scale it for very small temperatures (Hessian ~ 1/τ).
+    """
+    family = as_policy_family(values)
+    (w,) = _points(family, key, n_points, points, 1, "n_points")
+    basis = tangent_basis(family.n_utilities, dtype=w.dtype)
+
+    def lam_min(x):
+        h = jax.hessian(family.f)(x)
+        return jnp.linalg.eigvalsh(basis.T @ h @ basis)[0] if basis.shape[1] else jnp.zeros((), x.dtype)
+
+    fw = jax.vmap(family.f)(w)
+    viol = -jax.vmap(lam_min)(w)
+    return _report("tangent Hessian PSD", ("w",), viol, (w,), _tol(tol, fw, fw.dtype))
+
+
+def forced_update_slope(u_t: Float[Array, "... n1"], w_prime: Float[Array, "... n1"], values) -> Float[Array, "..."]:
+    """d/ds g_{w'+s(w'−U_t)}(U_t) at s = 0: how the value of forcing U_{t+1} = w' changes as w'
+    moves away from U_t (autodiff). Equals −(U_t − w')ᵀ∇²f(w')(U_t − w') ≤ 0 for smooth convex f."""
+    family = as_policy_family(values)
+    u_t, w_prime = check_weights(u_t, "u_t"), check_weights(w_prime, "w_prime")
+    n1 = family.n_utilities
+    if u_t.shape[-1] != n1 or w_prime.shape[-1] != n1:
+        raise ValueError(f"arguments `u_t`, `w_prime` must have a last axis of n + 1 = {n1}; got {u_t.shape}, {w_prime.shape}")
+
+    def slope(u, wp):
+        return jax.jvp(lambda x: family.g(x, u), (wp,), (wp - u,))[1]
+
+    batch = jnp.broadcast_shapes(u_t.shape[:-1], w_prime.shape[:-1])
+    if batch == ():
+        return slope(u_t, w_prime)
+    u = jnp.broadcast_to(u_t, batch + (n1,)).reshape(-1, n1)
+    wp = jnp.broadcast_to(w_prime, batch + (n1,)).reshape(-1, n1)
+    return jax.vmap(slope)(u, wp).reshape(batch)
+
+
+def check_forced_update(values, key: PRNGKeyArray | None = None, *, n_pairs: int = 1024, points=None, tol=None) -> ConvexityReport:
+    """Forcing U_{t+1} = w' is worth g_{w'}(U_t) ≤ f(U_t) (maximal at w' = U_t).
+
+    Violation = g_{w'}(U_t) − f(U_t); pairs are (U_t, w').
+    """
+    family = as_policy_family(values)
+    u, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
+    fu = jax.vmap(family.f)(u)
+    viol = jax.vmap(lambda a, b: family.g(b, a))(u, wp) - fu
+    return _report("forced update <= f(U_t)", ("u_t", "w_prime"), viol, (u, wp), _tol(tol, fu, fu.dtype))
+
+
+def check_penalty_gradient(values, key: PRNGKeyArray | None = None, *, n_pairs: int = 256, points=None, tol=None) -> ConvexityReport:
+    """The sign of the penalty gradient: `forced_update_slope(U_t, w')` ≤ 0 for random pairs.
+
+    Meaningful for smooth families (the slope is −(U_t − w')ᵀ∇²f(w')(U_t − w')); violation = slope.
+    """
+    family = as_policy_family(values)
+    u, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
+    fu = jax.vmap(family.f)(u)
+    viol = forced_update_slope(u, wp, family)
+    return _report("penalty gradient <= 0", ("u_t", "w_prime"), viol, (u, wp), _tol(tol, fu, fu.dtype))

@@ -1,3 +1,191 @@
-"""f_t, g_v, π_w, the bias penalty and the value of an action."""
+"""f_t, g_v, π_w, the bias penalty and the value of an action (SPEC §4, the guarded-learning text).
 
-__all__: list[str] = []
+`values` is everywhere either an (m, n+1) array of policy value vectors (read as
+`FinitePolicies`) or any `PolicyFamily` pytree. Weights are points of Δⁿ on the last axis;
+leading axes broadcast and are batched in one vmapped (and, for big batches, chunked) call.
+An action leads to U_{t+1} = U^i (`outcomes[i]`, a point of Δⁿ) with probability `probs[i]`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, PyTree
+
+from .._validate import check_shape, check_simplex
+from .policies import FinitePolicies, PolicyFamily, SoftPolicies, as_policy_family
+from .simplex import check_weights
+
+__all__ = [
+    "g",
+    "best_policy",
+    "policy_value",
+    "f",
+    "grad_f",
+    "expected_update",
+    "is_unbiased",
+    "penalty",
+    "action_value",
+    "forced_update_value",
+]
+
+# Largest number of (weight, policy) products held at once when a batch is chunked.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _weights(w, family: PolicyFamily, name: str):
+    w = check_weights(w, name)
+    if w.shape[-1] != family.n_utilities:
+        raise ValueError(
+            f"argument `{name}` must have a last axis of n + 1 = {family.n_utilities} weights "
+            f"(one per column of `values`); got shape {w.shape}"
+        )
+    return w
+
+
+def _chunk(family: PolicyFamily) -> int:
+    m = family.values.shape[0] if isinstance(family, (FinitePolicies, SoftPolicies)) else 64
+    return max(1, _CHUNK_ELEMENTS // max(1, m * family.n_utilities))
+
+
+def _map(fn, *ws, family: PolicyFamily):
+    """Apply `fn` (on single weight vectors) over the broadcast leading axes of `ws`."""
+    batch = jnp.broadcast_shapes(*(w.shape[:-1] for w in ws))
+    if batch == ():
+        return fn(*ws)
+    flat = [jnp.broadcast_to(w, batch + w.shape[-1:]).reshape(-1, w.shape[-1]) for w in ws]
+    n, chunk = flat[0].shape[0], _chunk(family)
+    if n <= chunk:
+        out = jax.vmap(fn)(*flat)
+    else:
+        out = jax.lax.map(lambda args: fn(*args), tuple(flat), batch_size=chunk)
+    return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
+
+
+def g(v: Float[Array, "... n1"], w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
+    """g_v(w) = w·V(π_v): utility w judged under the policy that maximises v (affine in w).
+
+    For `SoftPolicies` the entropy bonus τ·H(π_v) is included, so f(w) = g_w(w) for every family.
+    """
+    family = as_policy_family(values)
+    v, w = _weights(v, family, "v"), _weights(w, family, "w")
+    return _map(family.g, v, w, family=family)
+
+
+def best_policy(w: Float[Array, "... n1"], values) -> PyTree:
+    """π_w in the family's representation: row index (finite), distribution over rows (soft,
+    weight-dependent) or parameters θ_w (parametric)."""
+    family = as_policy_family(values)
+    return _map(family.best_policy, _weights(w, family, "w"), family=family)
+
+
+def policy_value(w: Float[Array, "... n1"], values) -> Float[Array, "... n1"]:
+    """V(π_w), the value vector of the w-maximising policy (= ∇f(w) for convex families)."""
+    family = as_policy_family(values)
+    return _map(family.value, _weights(w, family, "w"), family=family)
+
+
+def f(w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
+    """f_t(w) = max_π w·V(π) = E_t(w | π_w); convex when utility depends only on actions.
+
+    Exact to one dot product's rounding for arrays; batches of 10⁵ weights × 10⁴ policies are
+    evaluated in chunks so memory stays bounded.
+    """
+    family = as_policy_family(values)
+    return _map(family.f, _weights(w, family, "w"), family=family)
+
+
+def grad_f(w: Float[Array, "... n1"], values) -> Float[Array, "... n1"]:
+    """∇f(w) by autodiff. Danskin: equals V(π_w) where π_w is unique (softmax-weighted value
+    for the soft family). Only its component along the simplex (Σ = 0) is intrinsic."""
+    family = as_policy_family(values)
+    return _map(jax.grad(family.f), _weights(w, family, "w"), family=family)
+
+
+def _action(u_t, outcomes, probs, family: PolicyFamily):
+    u_t = _weights(u_t, family, "u_t")
+    outcomes = _weights(outcomes, family, "outcomes")
+    if outcomes.ndim < 2:
+        raise ValueError(f"argument `outcomes` must have shape (k, n + 1) (k possible U_t+1); got {outcomes.shape}")
+    probs = jnp.asarray(probs)
+    if not jnp.issubdtype(probs.dtype, jnp.floating):
+        probs = probs.astype(jnp.result_type(float))
+    if probs.ndim < 1 or probs.shape[-1] != outcomes.shape[-2]:
+        raise ValueError(
+            f"argument `probs` must have shape (k,) with k = {outcomes.shape[-2]} (one per row of `outcomes`); got {probs.shape}"
+        )
+    probs = check_simplex(probs, "probs")
+    batch = jnp.broadcast_shapes(u_t.shape[:-1], outcomes.shape[:-2], probs.shape[:-1])
+    return u_t, outcomes, probs, batch
+
+
+def _per_action(core, u_t, outcomes, probs, batch):
+    if batch == ():
+        return core(u_t, outcomes, probs)
+    u = jnp.broadcast_to(u_t, batch + u_t.shape[-1:]).reshape((-1,) + u_t.shape[-1:])
+    o = jnp.broadcast_to(outcomes, batch + outcomes.shape[-2:]).reshape((-1,) + outcomes.shape[-2:])
+    p = jnp.broadcast_to(probs, batch + probs.shape[-1:]).reshape((-1,) + probs.shape[-1:])
+    return jax.vmap(core)(u, o, p).reshape(batch)
+
+
+def expected_update(outcomes: Float[Array, "... k n1"], probs: Float[Array, "... k"]) -> Float[Array, "... n1"]:
+    """EU_{t+1} = Σ_i p_i U^i, the expected next utility (a point of Δⁿ)."""
+    outcomes = check_weights(outcomes, "outcomes")
+    if outcomes.ndim < 2:
+        raise ValueError(f"argument `outcomes` must have shape (k, n + 1); got {outcomes.shape}")
+    probs = jnp.asarray(probs)
+    check_shape(probs, "probs", probs.shape[:-1] + (outcomes.shape[-2],), what="(k,), one per row of `outcomes`")
+    probs = check_simplex(probs, "probs")
+    return jnp.einsum("...k,...kj->...j", probs, outcomes)
+
+
+def is_unbiased(u_t, outcomes, probs, *, atol: float | None = None) -> Bool[Array, "..."]:
+    """True iff EU_{t+1} = U_t (each coordinate within `atol`: 1e-9 float64, 1e-6 float32)."""
+    u_t = check_weights(u_t, "u_t")
+    eu = expected_update(outcomes, probs)
+    if eu.shape[-1] != u_t.shape[-1]:
+        raise ValueError(f"argument `outcomes` must have as many columns as `u_t` has weights ({u_t.shape[-1]}); got {eu.shape[-1]}")
+    if atol is None:
+        atol = 1e-6 if jnp.result_type(u_t, eu) == jnp.float32 else 1e-9
+    return jnp.all(jnp.abs(eu - u_t) <= atol, axis=-1)
+
+
+def penalty(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs: Float[Array, " k"], values) -> Float[Array, ""]:
+    """Bias penalty Σ_i p_i [g_{U^i}(U_t) − g_{U^i}(EU)] = (Σ_i p_i V(π_{U^i}))·(U_t − EU).
+
+    Zero for an unbiased action; may be positive (the text's forced ¼v₀ + ¾v₁). Computed in the
+    product form (no cancellation between two g values) for families with affine g_v.
+    """
+    family = as_policy_family(values)
+    u_t, outcomes, probs, batch = _action(u_t, outcomes, probs, family)
+
+    def core(u, o, p):
+        eu = p @ o
+        diffs = jax.vmap(family.g_difference, in_axes=(0, None, None))(o, u, eu)
+        return jnp.dot(p, diffs)
+
+    return _per_action(core, u_t, outcomes, probs, batch)
+
+
+def action_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs: Float[Array, " k"], values) -> Float[Array, ""]:
+    """Value of an action under guarded learning: Σ_i p_i f(U^i) + penalty.
+
+    Unbiased and informative: Σ p_i f(U^i) ≥ f(U_t). Forcing U_{t+1} = w': g_{w'}(U_t) ≤ f(U_t).
+    """
+    family = as_policy_family(values)
+    u_t, outcomes, probs, batch = _action(u_t, outcomes, probs, family)
+
+    def core(u, o, p):
+        eu = p @ o
+        fs = jax.vmap(family.f)(o)
+        diffs = jax.vmap(family.g_difference, in_axes=(0, None, None))(o, u, eu)
+        return jnp.dot(p, fs + diffs)
+
+    return _per_action(core, u_t, outcomes, probs, batch)
+
+
+def forced_update_value(u_t: Float[Array, "... n1"], w_prime: Float[Array, "... n1"], values) -> Float[Array, "..."]:
+    """Value of forcing U_{t+1} = w' (probability 1): f(w') + penalty = g_{w'}(U_t) ≤ f(U_t)."""
+    family = as_policy_family(values)
+    u_t, w_prime = _weights(u_t, family, "u_t"), _weights(w_prime, family, "w_prime")
+    return _map(lambda u, wp: family.g(wp, u), u_t, w_prime, family=family)

@@ -1,3 +1,296 @@
-"""Policy families: value vectors V(π) as finite, soft or parametric maps."""
+"""Policy families: value vectors V(π) ∈ R^{n+1} and the best policy π_w for a weight w.
 
-__all__: list[str] = []
+A policy π has a value vector V(π) with V_j(π) = E_t(v_j | π). A family fixes which policies
+exist; for a weight w ∈ Δⁿ it picks π_w (the w-maximiser) and so defines
+
+    g_v(w) = w·V(π_v)          (affine in w: the utility w judged under the policy chosen for v)
+    f(w)   = g_w(w) = max_π w·V(π).
+
+Methods act on ONE weight vector w of shape (n+1,); the functions in `sumjax.guarded.learning`
+validate, broadcast and batch. Families are `eqx.Module` pytrees, so they pass through
+`jax.jit`/`jax.vmap`/`jax.grad` (gradients flow to their arrays: values, temperature, coupling,
+the parameters of a value map).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Int, PyTree
+
+from .._validate import check_finite, check_range, check_shape
+
+__all__ = [
+    "PolicyFamily",
+    "FinitePolicies",
+    "SoftPolicies",
+    "WeightDependentPolicies",
+    "ParametricPolicies",
+    "as_policy_family",
+]
+
+
+class PolicyFamily(eqx.Module):
+    """Interface of a policy family (single weight vector w of shape (n+1,))."""
+
+    @property
+    @abc.abstractmethod
+    def n_utilities(self) -> int:
+        """n + 1, the number of utilities v_0..v_n."""
+
+    @abc.abstractmethod
+    def best_policy(self, w: Float[Array, " n1"]) -> PyTree:
+        """π_w in the family's own representation (index, distribution, parameters)."""
+
+    @abc.abstractmethod
+    def value(self, w: Float[Array, " n1"]) -> Float[Array, " n1"]:
+        """V(π_w), the value vector of the policy chosen for w."""
+
+    @abc.abstractmethod
+    def g(self, v: Float[Array, " n1"], w: Float[Array, " n1"]) -> Float[Array, ""]:
+        """g_v(w): the utility w evaluated under π_v."""
+
+    def f(self, w: Float[Array, " n1"]) -> Float[Array, ""]:
+        """f(w) = g_w(w) = max_π w·V(π)."""
+        return self.g(w, w)
+
+    def g_difference(self, v, w1, w2) -> Float[Array, ""]:
+        """g_v(w1) − g_v(w2) = V(π_v)·(w1 − w2) for affine g_v (no cancellation between two g's)."""
+        return jnp.dot(self.value(v), w1 - w2)
+
+
+def _smooth_max(s: Float[Array, " m"], tau: Float[Array, ""]):
+    """(τ·logsumexp(s/τ), softmax(s/τ)) for τ > 0 and (max s, one-hot argmax) at τ = 0.
+
+    Double `where` on τ keeps values and gradients finite at τ = 0 (no division by zero).
+    """
+    pos = tau > 0
+    tau_safe = jnp.where(pos, tau, jnp.ones_like(tau))
+    z = s / tau_safe
+    soft_val = tau_safe * jax.nn.logsumexp(z)
+    soft_p = jax.nn.softmax(z)
+    hard_p = jax.nn.one_hot(jnp.argmax(s), s.shape[0], dtype=s.dtype)
+    val = jnp.where(pos, soft_val, jnp.max(s))
+    p = jnp.where(pos, soft_p, hard_p)
+    return val, p
+
+
+def _check_values(values, name: str = "values"):
+    values = jnp.asarray(values)
+    if not jnp.issubdtype(values.dtype, jnp.floating):
+        values = values.astype(jnp.result_type(float))
+    check_shape(values, name, (None, None), what="(m policies × n + 1 utilities)")
+    if values.shape[0] < 1 or values.shape[1] < 1:
+        raise ValueError(f"argument `{name}` must have at least one policy and one utility; got shape {values.shape}")
+    return check_finite(values, name)
+
+
+def _check_temperature(temperature):
+    temperature = jnp.asarray(temperature)
+    if not jnp.issubdtype(temperature.dtype, jnp.floating):
+        temperature = temperature.astype(jnp.result_type(float))
+    check_shape(temperature, "temperature", ())
+    return check_range(temperature, "temperature", 0.0)
+
+
+class FinitePolicies(PolicyFamily):
+    """Finitely many policies given by their value vectors, the rows of `values` (m, n+1).
+
+    f(w) = max_π w·V(π) (piecewise linear, convex); π_w = argmax (first index on ties);
+    ∇f(w) = V(π_w) wherever the argmax is unique (autodiff averages tied rows: a subgradient).
+    Exact up to one matrix–vector product's rounding.
+    """
+
+    values: Float[Array, "m n1"]
+
+    def __init__(self, values):
+        self.values = _check_values(values)
+
+    @property
+    def n_utilities(self) -> int:
+        return self.values.shape[-1]
+
+    @property
+    def n_policies(self) -> int:
+        return self.values.shape[0]
+
+    def best_policy(self, w) -> Int[Array, ""]:
+        return jnp.argmax(self.values @ w)
+
+    def value(self, w):
+        return self.values[self.best_policy(w)]
+
+    def g(self, v, w):
+        return jnp.dot(w, self.value(v))
+
+    def f(self, w):
+        return jnp.max(self.values @ w)
+
+
+class SoftPolicies(PolicyFamily):
+    """Entropy-regularised choice among the rows of `values` at temperature τ ≥ 0.
+
+    π_w = softmax(values·w/τ) (a distribution over rows); it maximises w·V̄(π) + τ·H(π), so
+    f_τ(w) = τ·log Σ_π exp(w·V(π)/τ) = g_w(w) with g_v(w) = w·V̄(π_v) + τ·H(π_v) (affine in w),
+    V̄(π) = Σ_π π(π)·V(π), and ∇f_τ = V̄(π_w) (the softmax-weighted value). Smooth and convex;
+    max ≤ f_τ ≤ max + τ·log m, so τ → 0 recovers the finite family (τ = 0 is exactly it).
+    Accurate to rounding for any τ ≥ 0 (logsumexp is shifted by the max).
+    """
+
+    values: Float[Array, "m n1"]
+    temperature: Float[Array, ""]
+
+    def __init__(self, values, temperature):
+        self.values = _check_values(values)
+        self.temperature = _check_temperature(temperature)
+
+    @property
+    def n_utilities(self) -> int:
+        return self.values.shape[-1]
+
+    @property
+    def n_policies(self) -> int:
+        return self.values.shape[0]
+
+    def _solve(self, w):
+        return _smooth_max(self.values @ w, self.temperature.astype(jnp.result_type(self.values, w)))
+
+    def best_policy(self, w) -> Float[Array, " m"]:
+        return self._solve(w)[1]
+
+    def value(self, w):
+        return self.best_policy(w) @ self.values
+
+    def entropy_bonus(self, v) -> Float[Array, ""]:
+        """τ·H(π_v) = f_τ(v) − v·V̄(π_v) (0 at τ = 0)."""
+        val, p = self._solve(v)
+        return val - jnp.dot(p, self.values @ v)
+
+    def g(self, v, w):
+        val, p = self._solve(v)
+        vbar = p @ self.values
+        return jnp.dot(w, vbar) + (val - jnp.dot(vbar, v))
+
+    def f(self, w):
+        return self._solve(w)[0]
+
+
+class WeightDependentPolicies(PolicyFamily):
+    """Policies whose value vectors depend on the agent's own weight w (beyond the text).
+
+    V(π; w) = values[π] + coupling[π]·w — the agent's utility affects more than its actions
+    (e.g. the world reacts to what the agent values). π_w maximises w·V(π; w) (softly at
+    temperature τ > 0, exactly at τ = 0), g_v(w) = w·V̄(π_v; w) (+ τ·H(π_v)), f(w) = g_w(w).
+    g_v is no longer affine, so f need not be convex: each w·V(π; w) = w·values[π] + wᵀ·coupling[π]·w
+    is concave along the simplex when the symmetric part of coupling[π] is negative definite on
+    the tangent space, convex when it is positive semidefinite (coupling = 0 is `SoftPolicies`).
+    """
+
+    values: Float[Array, "m n1"]
+    coupling: Float[Array, "m n1 n1"]
+    temperature: Float[Array, ""]
+
+    def __init__(self, values, coupling, temperature=0.0):
+        self.values = _check_values(values)
+        coupling = jnp.asarray(coupling, dtype=self.values.dtype)
+        check_shape(coupling, "coupling", self.values.shape + (self.values.shape[-1],), what="(m, n + 1, n + 1)")
+        self.coupling = check_finite(coupling, "coupling")
+        self.temperature = _check_temperature(temperature)
+
+    @property
+    def n_utilities(self) -> int:
+        return self.values.shape[-1]
+
+    def table(self, w) -> Float[Array, "m n1"]:
+        """V(π; w) for every policy π, in the world shaped by weight w."""
+        return self.values + jnp.einsum("mjl,l->mj", self.coupling, w)
+
+    def _solve(self, w):
+        return _smooth_max(self.table(w) @ w, self.temperature.astype(jnp.result_type(self.values, w)))
+
+    def best_policy(self, w) -> Float[Array, " m"]:
+        return self._solve(w)[1]
+
+    def value(self, w):
+        return self.best_policy(w) @ self.table(w)
+
+    def g(self, v, w):
+        val, p = self._solve(v)
+        bonus = val - jnp.dot(p, self.table(v) @ v)
+        return jnp.dot(w, p @ self.table(w)) + bonus
+
+    def f(self, w):
+        return self._solve(w)[0]
+
+    def g_difference(self, v, w1, w2):
+        # g_v is not affine here: V(π_v; w) moves with w.
+        p = self.best_policy(v)
+        return jnp.dot(w1, p @ self.table(w1)) - jnp.dot(w2, p @ self.table(w2))
+
+
+class ParametricPolicies(PolicyFamily):
+    """Policies with parameters θ and a differentiable value map V(θ) ∈ R^{n+1}.
+
+    π_w = θ_w is found by `steps` updates of `optimiser` (an optax transformation) ascending
+    w·V(θ) from `theta0`; f(w) = w·V(θ_w), g_v(w) = w·V(θ_v). θ_w is held fixed under
+    differentiation, so ∇f(w) = V(θ_w) — Danskin's identity, exact when the ascent has reached
+    the maximiser. With too few steps θ_w is not the maximiser, f ≥ g_v can fail, and the
+    convexity checks report it. `value_map` may be a function or an `eqx.Module` (e.g. an MLP;
+    its arrays are leaves of this pytree). Use `eqx.filter_jit` (or close over the family) when
+    `value_map` is a plain function. Vmap over w to solve for many weights at once.
+    """
+
+    value_map: Callable
+    theta0: PyTree
+    optimiser: optax.GradientTransformation = eqx.field(static=True)
+    steps: int = eqx.field(static=True)
+
+    def __init__(self, value_map, theta0, optimiser=None, steps: int = 200):
+        if not callable(value_map):
+            raise ValueError(f"argument `value_map` must be callable θ -> V(θ) of shape (n + 1,); got {type(value_map)}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"argument `steps` must be an integer >= 0 (number of ascent steps); got {steps!r}")
+        self.value_map = value_map
+        self.theta0 = jax.tree_util.tree_map(jnp.asarray, theta0)
+        self.optimiser = optax.sgd(0.1) if optimiser is None else optimiser
+        self.steps = steps
+        out = jax.eval_shape(value_map, self.theta0)
+        if len(out.shape) != 1 or out.shape[0] < 1:
+            raise ValueError(f"argument `value_map` must return a vector of n + 1 values; got shape {out.shape}")
+
+    @property
+    def n_utilities(self) -> int:
+        return jax.eval_shape(self.value_map, self.theta0).shape[0]
+
+    def best_policy(self, w) -> PyTree:
+        """θ_w after `steps` optimiser updates on −w·V(θ) (held fixed under differentiation)."""
+        loss = lambda theta: -jnp.dot(w, self.value_map(theta))  # noqa: E731
+        theta = self.theta0
+        state = self.optimiser.init(theta)
+
+        def step(_, carry):
+            theta, state = carry
+            grads = jax.grad(loss)(theta)
+            updates, state = self.optimiser.update(grads, state, theta)
+            return optax.apply_updates(theta, updates), state
+
+        theta, _ = jax.lax.fori_loop(0, self.steps, step, (theta, state))
+        return jax.lax.stop_gradient(theta)
+
+    def value(self, w):
+        return self.value_map(self.best_policy(w))
+
+    def g(self, v, w):
+        return jnp.dot(w, self.value(v))
+
+
+def as_policy_family(values) -> PolicyFamily:
+    """A `PolicyFamily` unchanged; an (m, n+1) array of value vectors as `FinitePolicies`."""
+    if isinstance(values, PolicyFamily):
+        return values
+    return FinitePolicies(values)

@@ -1,3 +1,53 @@
-"""Agents (utility, power) acting on a world in turn."""
+"""Agents (utility, power) acting on a world in turn (SPEC §1).
 
-__all__: list[str] = []
+Each agent tilts the world it is handed with its own power; its KL is measured
+from that world, not from the original one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._validate import check_range
+from .tilt import TiltResult, tilt
+
+__all__ = ["Agent", "act_in_turn"]
+
+
+class Agent(eqx.Module):
+    """An agent: a utility U and a power β ≥ 0 (its KL budget per action)."""
+
+    utility: Any
+    power: Float[Array, ""]
+
+    def __init__(self, utility, power):
+        self.utility = utility
+        self.power = check_range(jnp.asarray(power, dtype=jnp.result_type(power, float)), "power", 0.0)
+
+    def act(self, world) -> TiltResult:
+        """This agent's optimal action on `world` (= `tilt(world, utility, power)`)."""
+        return tilt(world, self.utility, self.power)
+
+
+def act_in_turn(world, agents: Sequence[Agent]) -> tuple[Any, list[TiltResult]]:
+    """Agents act one after another: world_{i+1} = tilt(world_i, U_i, β_i).
+
+    Returns the final world and the per-agent `TiltResult`s (result i's `kl` is
+    KL(world_{i+1}‖world_i)). Agents may have different utility types, so the
+    loop is a Python loop (unrolled under jit).
+    """
+    if isinstance(agents, Agent):
+        agents = [agents]
+    results = []
+    for i, agent in enumerate(agents):
+        if not isinstance(agent, Agent):
+            raise TypeError(f"act_in_turn: agents[{i}] must be an Agent(utility, power); got {type(agent).__name__}")
+        result = agent.act(world)
+        results.append(result)
+        world = result.world
+    return world, results

@@ -17,6 +17,7 @@ __all__ = ["EXPERIMENTS", "get", "Claim", "Unavailable", "config_from", "experim
 EXPERIMENTS: dict[str, str] = {
     "two_utilities": "sumjax.experiments.two_utilities",
     "simplex_penalty": "sumjax.experiments.simplex_penalty",
+    "baselines": "sumjax.experiments.baselines",
 }
 
 

@@ -223,7 +223,7 @@ def _wood_householder(rng, h, kappa, n):
 def convexity_check(w, w_prime, values):
     """Worst supporting-hyperplane violation of f(w) = max_π w·V(π) over pairs (w_i, w'_i), in NumPy.
 
-    viol_i = f(w_i) + ∇f(w_i)·(w'_i − w_i) − f(w'_i), ∇f(w) = V(π_w) (Danskin). Returns (worst, index, viol).
+    viol_i = f(w_i) + ∇f(w_i)·(w'_i − w_i) − f(w'_i), ∇f(w) = V(π_w) (Danskin). Returns (worst, index, viol, f at all points).
     """
     w, w_prime, values = (np.asarray(x, float) for x in (w, w_prime, values))
     sw = w @ values.T
@@ -232,4 +232,4 @@ def convexity_check(w, w_prime, values):
     f_wp = (w_prime @ values.T).max(axis=1)
     viol = f_w + np.einsum("ij,ij->i", grad, w_prime - w) - f_wp
     i = int(np.argmax(viol))
-    return float(viol[i]), i, viol
+    return float(viol[i]), i, viol, np.concatenate([f_w, f_wp])

@@ -1,3 +1,235 @@
-"""Samplers: uniform and von Mises–Fisher unit vectors, and their cosine."""
+"""Samplers: uniform and von Mises–Fisher unit vectors, and their cosine.
 
-__all__: list[str] = []
+The cosine c = a·h of a ~ vMF(h, κ) on S^{d−1} has the 1-D law
+p(c) ∝ exp(κc)(1 − c²)^{(d−3)/2} on [−1, 1]; κ = 0 is the uniform law,
+(1 + c)/2 ~ Beta((d−1)/2, (d−1)/2). `sample_cosine` draws it with Wood's (1994)
+rejection step, rewritten so that no step cancels catastrophically (see
+`_wood`); `sample_vmf` builds full d-vectors from it with a Householder
+reflection e₁ → μ (O(d) memory per sample, never a d×d matrix).
+
+Samples are not differentiable in κ or d (rejection sampling); differentiating
+through κ raises a clear error. `sample_vmf` is differentiable in the mean
+direction (the pathwise gradient of the reflection).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._validate import check_range, ensure
+
+__all__ = ["sample_cosine", "sample_uniform_sphere", "sample_vmf"]
+
+
+def _float_dtype(*xs):
+    dt = jnp.result_type(*xs)
+    return dt if jnp.issubdtype(dt, jnp.floating) else jnp.result_type(float)
+
+
+def _log1pmx(x):
+    """log(1 + x) − x for x > −1, accurate near 0 (series) where the direct form cancels."""
+    small = jnp.abs(x) < 0.1
+    xs = jnp.where(small, x, 0.0)
+    # −Σ_{k≥2} (−x)^k / k ... written as Horner in x; 16 terms → relative error < 1e-16 for |x| < 0.1.
+    series = jnp.zeros_like(xs)
+    for k in range(17, 1, -1):
+        series = series * xs + ((-1.0) ** (k + 1)) / k
+    series = series * xs * xs
+    xl = jnp.where(small, 0.5, x)  # keep the unused branch finite
+    return jnp.where(small, series, jnp.log1p(xl) - xl)
+
+
+def _chi2_proposal(key, m, shape, dtype):
+    """One Marsaglia–Tsang proposal for S ~ χ²_m = 2·Gamma(m/2), with its acceptance flag.
+
+    The log acceptance bound x²/2 + δ − δv + δ log v (v = (1 + y)³, y = x/√(9δ)) is rewritten as
+    x²/2 + δ[3(log1p(y) − y) − 3y² − y³], whose terms are all O(x²): absolute error O(eps) even for
+    δ ~ 1e9 in float32, where the textbook form loses everything. Shape m/2 < 1 uses the boost
+    Gamma(α) = Gamma(α + 1)·U^{1/α}."""
+    kx, ku, kb = jax.random.split(key, 3)
+    alpha = m / 2.0
+    boost = alpha < 1.0
+    a = jnp.where(boost, alpha + 1.0, alpha)
+    delta = a - 1.0 / 3.0
+    x = jax.random.normal(kx, shape, dtype)
+    y = x / jnp.sqrt(9.0 * delta)
+    ok = y > -1.0
+    ys = jnp.where(ok, y, 0.0)
+    logu = jnp.log(jax.random.uniform(ku, shape, dtype, minval=jnp.finfo(dtype).tiny))
+    ok = ok & (logu < 0.5 * x * x + delta * (3.0 * _log1pmx(ys) - 3.0 * ys * ys - ys**3))
+    g = delta * (1.0 + ys) ** 3
+    ub = jax.random.uniform(kb, shape, dtype, minval=jnp.finfo(dtype).tiny)
+    g = g * jnp.where(boost, ub ** (1.0 / jnp.where(boost, alpha, 1.0)), 1.0)
+    return 2.0 * g, ok
+
+
+def _uniform_cosine(key, m, shape, dtype):
+    """Proposal t from the uniform cosine law in dimension m + 1, with p = 1 − t and q = 1 + t computed
+    without cancellation: t = g / √(g² + S), g ~ N(0, 1), S ~ χ²_m; `ok` is S's acceptance flag."""
+    kg, ks = jax.random.split(key)
+    g = jax.random.normal(kg, shape, dtype)
+    s, ok = _chi2_proposal(ks, m, shape, dtype)
+    r = jnp.sqrt(g * g + s)
+    r = jnp.where(r > 0, r, 1.0)
+    t = g / r
+    # 1 − t = S / (r (r + g)) for g ≥ 0 avoids r − g cancelling; symmetric for 1 + t.
+    pos = g >= 0
+    far = (r + jnp.abs(g)) / r
+    near = s / (r * (r + jnp.abs(g)))
+    p = jnp.where(pos, near, far)
+    q = jnp.where(pos, far, near)
+    return t, p, q, ok & (r > 0)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _wood(key, kappa, m, shape, dtype):
+    """Wood's rejection sampler for W = c, returning (c, 1 − c).
+
+    Proposal: W = (p − bq)/(p + bq) with t uniform-cosine, p = 1 − t, q = 1 + t
+    (this is Wood's (1 − (1+b)Z)/(1 − (1−b)Z) with Z = (1+t)/2), b = m/(2κ + √(4κ² + m²)).
+    Acceptance: log U ≤ κ(W − x₀) + m log((1 − x₀W)/(1 − x₀²)) = m·[log1p(y) − y] with
+    y = (1 − b)t/(p + bq) — the first-order terms cancel exactly because b solves Wood's
+    quadratic, so the test keeps full precision for κ, m up to 1e7 and beyond.
+    """
+    kappa = jnp.broadcast_to(kappa, shape)
+    m = jnp.broadcast_to(m, shape)
+    b = m / (2.0 * kappa + jnp.hypot(2.0 * kappa, m))
+
+    def propose(k):
+        k1, k2 = jax.random.split(k)
+        t, p, q, ok = _uniform_cosine(k1, m, shape, dtype)
+        den = p + b * q
+        w = (p - b * q) / den
+        wc = 2.0 * b * q / den  # 1 − W without cancellation
+        y = (1.0 - b) * t / den
+        logu = jnp.log(jax.random.uniform(k2, shape, dtype, minval=jnp.finfo(dtype).tiny))
+        # Accept only if the χ² step and Wood's step both accept (independent tests: exact in law).
+        accept = ok & (logu <= m * _log1pmx(y))
+        return w, wc, accept
+
+    def cond(state):
+        return ~jnp.all(state[3])
+
+    def body(state):
+        k, w, wc, done = state
+        k, sub = jax.random.split(k)
+        w_new, wc_new, acc = propose(sub)
+        take = (~done) & acc
+        return k, jnp.where(take, w_new, w), jnp.where(take, wc_new, wc), done | acc
+
+    zeros = jnp.zeros(shape, dtype)
+    init = (key, zeros, zeros, jnp.zeros(shape, bool))
+    _, w, wc, _ = jax.lax.while_loop(cond, body, init)
+    return w, wc
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _cosine_and_complement(key, kappa, m, shape, dtype):
+    return _wood(key, kappa, m, shape, dtype)
+
+
+def _cosine_jvp(shape, dtype, primals, tangents):
+    key, kappa, m = primals
+    if not all(isinstance(t, SymbolicZero) for t in tangents[1:]):
+        raise NotImplementedError(
+            "sample_cosine / sample_vmf are rejection samplers and are not differentiable in `kappa` or "
+            "`d`; differentiate the analytic functions (vmf_mean, total_harm, ...) instead"
+        )
+    out = _cosine_and_complement(key, kappa, m, shape, dtype)
+    return out, tuple(jnp.zeros_like(o) for o in out)
+
+
+_cosine_and_complement.defjvp(_cosine_jvp, symbolic_zeros=True)
+
+
+def _check_kappa_d(kappa, d):
+    kappa = check_range(kappa, "kappa", 0.0)
+    d = check_range(d, "d", 2.0)
+    return kappa, d
+
+
+def sample_cosine(
+    key: PRNGKeyArray, kappa, d, shape: tuple[int, ...] = (), *, return_complement: bool = False
+) -> Float[Array, "..."]:
+    """Draw c = a·h for a ~ vMF(h, κ) on S^{d−1}: density ∝ exp(κc)(1 − c²)^{(d−3)/2} on [−1, 1].
+
+    κ = 0 gives the uniform law ((1 + c)/2 ~ Beta((d−1)/2, (d−1)/2)). `d` is real, ≥ 2. The output
+    has shape `broadcast(shape, κ.shape, d.shape)`. Exact in law (Wood's rejection sampler, expected
+    < 1.5 proposals per draw for every κ, d); accurate in float32 and float64 for κ ∈ [0, 1e12],
+    d ∈ [2, 1e9]: no step cancels, and `return_complement=True` also returns 1 − c with full relative
+    accuracy (useful when c ≈ 1). Memory O(1) per sample; jit/vmap-able; not differentiable in κ, d.
+    """
+    kappa, d = _check_kappa_d(kappa, d)
+    dtype = _float_dtype(kappa, d)
+    kappa = kappa.astype(dtype)
+    m = d.astype(dtype) - 1.0
+    out_shape = jnp.broadcast_shapes(tuple(shape), jnp.shape(kappa), jnp.shape(d))
+    c, cc = _cosine_and_complement(key, kappa, m, out_shape, dtype)
+    return (c, cc) if return_complement else c
+
+
+def sample_uniform_sphere(key: PRNGKeyArray, d: int, shape: tuple[int, ...] = (), dtype=None) -> Float[Array, "... d"]:
+    """Uniform unit vectors on S^{d−1} (normalised standard Gaussians); shape `shape + (d,)`.
+
+    `d` must be a Python int ≥ 2 (it is an array length). Exact in law; norms are 1 to rounding.
+    """
+    if not isinstance(d, int) or isinstance(d, bool) or d < 2:
+        raise ValueError(f"argument `d` must be an integer >= 2 (the vector length); got {d!r}")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return _directions(key, d, tuple(shape), dtype)
+
+
+def _directions(key, d, shape, dtype):
+    g = jax.random.normal(key, shape + (d,), dtype)
+    n = jnp.linalg.norm(g, axis=-1, keepdims=True)
+    return g / jnp.where(n > 0, n, 1.0)
+
+
+def _householder_e1_to(mu, x):
+    """Apply the reflection H with H e₁ = μ to x (both unit vectors), in O(d): H = I − 2uuᵀ/|u|²,
+    u = e₁ − μ. u = 0 (μ = e₁) is the identity; the double `where` keeps gradients finite there."""
+    u = -mu
+    u = u.at[..., 0].add(1.0)
+    n2 = jnp.sum(u * u, axis=-1, keepdims=True)
+    ok = n2 > 0
+    safe = jnp.where(ok, n2, 1.0)
+    coef = jnp.where(ok, 2.0 * jnp.sum(u * x, axis=-1, keepdims=True) / safe, 0.0)
+    return x - coef * u
+
+
+def sample_vmf(key: PRNGKeyArray, mean_direction: Float[Array, "... d"], kappa, shape: tuple[int, ...] = ()) -> Float[Array, "... d"]:
+    """Draw unit vectors a ~ vMF(μ, κ) on S^{d−1}, density ∝ exp(κ a·μ).
+
+    `mean_direction` μ has shape (..., d) with unit norm; κ ≥ 0 broadcasts against μ[..., 0]. Output
+    shape `broadcast(shape, μ.shape[:-1], κ.shape) + (d,)`. Wood's algorithm: the cosine from
+    `sample_cosine`, a uniform direction orthogonal to e₁, then the Householder reflection e₁ → μ:
+    O(d) memory per sample. Exact in law for every d ≥ 2, κ ≥ 0; differentiable in μ (pathwise),
+    not in κ.
+    """
+    mu = jnp.asarray(mean_direction)
+    if mu.ndim < 1 or mu.shape[-1] < 2:
+        raise ValueError(f"argument `mean_direction` must have shape (..., d) with d >= 2; got {mu.shape}")
+    dtype = _float_dtype(mu, kappa)
+    mu = mu.astype(dtype)
+    tol = 1e-5 if dtype == jnp.float32 else 1e-10
+    mu = ensure(mu, (jnp.abs(jnp.linalg.norm(mu, axis=-1) - 1.0) > tol) | ~jnp.all(jnp.isfinite(mu), axis=-1),
+                "argument `mean_direction` must be a finite unit vector along its last axis")
+    kappa = check_range(kappa, "kappa", 0.0).astype(dtype)
+    batch = jnp.broadcast_shapes(tuple(shape), mu.shape[:-1], jnp.shape(kappa))
+    return _vmf_core(key, mu, kappa, batch, dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _vmf_core(key, mu, kappa, batch, dtype):
+    d = mu.shape[-1]
+    kc, kv = jax.random.split(key)
+    w, wc = _cosine_and_complement(kc, kappa, jnp.asarray(d - 1, dtype), batch, dtype)
+    v = _directions(kv, d - 1, batch, dtype)  # d − 1 = 1 gives ±1
+    radial = jnp.sqrt(wc * (1.0 + w))  # √(1 − w²) without cancellation near w = ±1
+    x = jnp.concatenate([w[..., None], radial[..., None] * v], axis=-1)
+    return _householder_e1_to(jnp.broadcast_to(mu, batch + (d,)), x)

@@ -10,6 +10,8 @@ absorbs rounding in float64 and float32 alike.
 
 from __future__ import annotations
 
+from functools import partial
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -82,8 +84,12 @@ def _points(family: PolicyFamily, key, n: int, points, n_sets: int, name: str):
         raise ValueError("argument `key` (a jax.random key) is required when `points` is not given")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"argument `{name}` must be an integer >= 1; got {n!r}")
-    keys = jax.random.split(key, n_sets)
-    return [sample_simplex(k, n1, (n,), dtype=_dtype(family)) for k in keys]
+    return list(_sample(key, n1, n, n_sets, _dtype(family)))
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _sample(key, n1, n, n_sets, dtype):
+    return tuple(sample_simplex(k, n1, (n,), dtype=dtype) for k in jax.random.split(key, n_sets))
 
 
 def _tol(tol, fvals, dtype):
@@ -115,6 +121,11 @@ def check_supporting_hyperplane(values, key: PRNGKeyArray | None = None, *, n_pa
     """
     family = as_policy_family(values)
     w, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
+    return _hyperplane(family, w, wp, tol)
+
+
+@eqx.filter_jit
+def _hyperplane(family, w, wp, tol):
     fw, gw = jax.vmap(jax.value_and_grad(family.f))(w)
     fwp = jax.vmap(family.f)(wp)
     viol = fw + jnp.sum(gw * (wp - w), axis=-1) - fwp
@@ -130,6 +141,11 @@ def check_jensen(values, key: PRNGKeyArray | None = None, *, n_chords: int = 512
     if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 1:
         raise ValueError(f"argument `n_t` must be an integer >= 1; got {n_t!r}")
     w, wp = _points(family, key, n_chords, points, 2, "n_chords")
+    return _jensen(family, w, wp, n_t, tol)
+
+
+@eqx.filter_jit
+def _jensen(family, w, wp, n_t, tol):
     t = (jnp.arange(1, n_t + 1, dtype=w.dtype) / (n_t + 1))[None, :, None]
     mid = (1 - t) * w[:, None, :] + t * wp[:, None, :]
     fw, fwp = jax.vmap(family.f)(w), jax.vmap(family.f)(wp)
@@ -151,6 +167,11 @@ def check_hessian_psd(values, key: PRNGKeyArray | None = None, *, n_points: int 
     """
     family = as_policy_family(values)
     (w,) = _points(family, key, n_points, points, 1, "n_points")
+    return _hessian(family, w, tol)
+
+
+@eqx.filter_jit
+def _hessian(family, w, tol):
     basis = tangent_basis(family.n_utilities, dtype=w.dtype)
 
     def lam_min(x):
@@ -171,6 +192,13 @@ def forced_update_slope(u_t: Float[Array, "... n1"], w_prime: Float[Array, "... 
     if u_t.shape[-1] != n1 or w_prime.shape[-1] != n1:
         raise ValueError(f"arguments `u_t`, `w_prime` must have a last axis of n + 1 = {n1}; got {u_t.shape}, {w_prime.shape}")
 
+    return _slopes(family, u_t, w_prime)
+
+
+@eqx.filter_jit
+def _slopes(family, u_t, w_prime):
+    n1 = family.n_utilities
+
     def slope(u, wp):
         return jax.jvp(lambda x: family.g(x, u), (wp,), (wp - u,))[1]
 
@@ -189,6 +217,11 @@ def check_forced_update(values, key: PRNGKeyArray | None = None, *, n_pairs: int
     """
     family = as_policy_family(values)
     u, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
+    return _forced(family, u, wp, tol)
+
+
+@eqx.filter_jit
+def _forced(family, u, wp, tol):
     fu = jax.vmap(family.f)(u)
     viol = jax.vmap(lambda a, b: family.g(b, a))(u, wp) - fu
     return _report("forced update <= f(U_t)", ("u_t", "w_prime"), viol, (u, wp), _tol(tol, fu, fu.dtype))
@@ -201,6 +234,11 @@ def check_penalty_gradient(values, key: PRNGKeyArray | None = None, *, n_pairs: 
     """
     family = as_policy_family(values)
     u, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
+    return _penalty_gradient(family, u, wp, tol)
+
+
+@eqx.filter_jit
+def _penalty_gradient(family, u, wp, tol):
     fu = jax.vmap(family.f)(u)
-    viol = forced_update_slope(u, wp, family)
+    viol = _slopes(family, u, wp)
     return _report("penalty gradient <= 0", ("u_t", "w_prime"), viol, (u, wp), _tol(tol, fu, fu.dtype))

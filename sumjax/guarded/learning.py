@@ -8,13 +8,14 @@ An action leads to U_{t+1} = U^i (`outcomes[i]`, a point of Δⁿ) with probabil
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PyTree
 
-from .._validate import check_shape, check_simplex
+from .._validate import check_shape
 from .policies import FinitePolicies, PolicyFamily, SoftPolicies, as_policy_family
-from .simplex import check_weights
+from .simplex import _simplex, check_weights
 
 __all__ = [
     "g",
@@ -62,6 +63,54 @@ def _map(fn, *ws, family: PolicyFamily):
     return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
 
 
+# Validation runs eagerly in the public functions; the arithmetic runs in one compiled call per
+# (operation, shapes), so eager use costs one compile instead of op-by-op dispatch. `op` is a
+# module-level function (static: hashed by identity), the family a pytree argument.
+@eqx.filter_jit
+def _run(op, family, *ws):
+    return _map(lambda *a: op(family, *a), *ws, family=family)
+
+
+@eqx.filter_jit
+def _run_action(core, family, u_t, outcomes, probs, batch):
+    return _per_action(lambda u, o, p: core(family, u, o, p), u_t, outcomes, probs, batch)
+
+
+def _op_g(fam, v, w):
+    return fam.g(v, w)
+
+
+def _op_best(fam, w):
+    return fam.best_policy(w)
+
+
+def _op_value(fam, w):
+    return fam.value(w)
+
+
+def _op_f(fam, w):
+    return fam.f(w)
+
+
+def _op_grad_f(fam, w):
+    return jax.grad(fam.f)(w)
+
+
+def _op_forced(fam, u, wp):
+    return fam.g(wp, u)
+
+
+def _core_penalty(fam, u, o, p):
+    eu = p @ o
+    return jnp.dot(p, jax.vmap(fam.g_difference, in_axes=(0, None, None))(o, u, eu))
+
+
+def _core_action_value(fam, u, o, p):
+    eu = p @ o
+    fs = jax.vmap(fam.f)(o)
+    return jnp.dot(p, fs + jax.vmap(fam.g_difference, in_axes=(0, None, None))(o, u, eu))
+
+
 def g(v: Float[Array, "... n1"], w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
     """g_v(w) = w·V(π_v): utility w judged under the policy that maximises v (affine in w).
 
@@ -69,20 +118,20 @@ def g(v: Float[Array, "... n1"], w: Float[Array, "... n1"], values) -> Float[Arr
     """
     family = as_policy_family(values)
     v, w = _weights(v, family, "v"), _weights(w, family, "w")
-    return _map(family.g, v, w, family=family)
+    return _run(_op_g, family, v, w)
 
 
 def best_policy(w: Float[Array, "... n1"], values) -> PyTree:
     """π_w in the family's representation: row index (finite), distribution over rows (soft,
     weight-dependent) or parameters θ_w (parametric)."""
     family = as_policy_family(values)
-    return _map(family.best_policy, _weights(w, family, "w"), family=family)
+    return _run(_op_best, family, _weights(w, family, "w"))
 
 
 def policy_value(w: Float[Array, "... n1"], values) -> Float[Array, "... n1"]:
     """V(π_w), the value vector of the w-maximising policy (= ∇f(w) for convex families)."""
     family = as_policy_family(values)
-    return _map(family.value, _weights(w, family, "w"), family=family)
+    return _run(_op_value, family, _weights(w, family, "w"))
 
 
 def f(w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
@@ -92,14 +141,14 @@ def f(w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
     evaluated in chunks so memory stays bounded.
     """
     family = as_policy_family(values)
-    return _map(family.f, _weights(w, family, "w"), family=family)
+    return _run(_op_f, family, _weights(w, family, "w"))
 
 
 def grad_f(w: Float[Array, "... n1"], values) -> Float[Array, "... n1"]:
     """∇f(w) by autodiff. Danskin: equals V(π_w) where π_w is unique (softmax-weighted value
     for the soft family). Only its component along the simplex (Σ = 0) is intrinsic."""
     family = as_policy_family(values)
-    return _map(jax.grad(family.f), _weights(w, family, "w"), family=family)
+    return _run(_op_grad_f, family, _weights(w, family, "w"))
 
 
 def _action(u_t, outcomes, probs, family: PolicyFamily):
@@ -114,7 +163,7 @@ def _action(u_t, outcomes, probs, family: PolicyFamily):
         raise ValueError(
             f"argument `probs` must have shape (k,) with k = {outcomes.shape[-2]} (one per row of `outcomes`); got {probs.shape}"
         )
-    probs = check_simplex(probs, "probs")
+    probs = _simplex(probs, "probs")
     batch = jnp.broadcast_shapes(u_t.shape[:-1], outcomes.shape[:-2], probs.shape[:-1])
     return u_t, outcomes, probs, batch
 
@@ -135,7 +184,7 @@ def expected_update(outcomes: Float[Array, "... k n1"], probs: Float[Array, "...
         raise ValueError(f"argument `outcomes` must have shape (k, n + 1); got {outcomes.shape}")
     probs = jnp.asarray(probs)
     check_shape(probs, "probs", probs.shape[:-1] + (outcomes.shape[-2],), what="(k,), one per row of `outcomes`")
-    probs = check_simplex(probs, "probs")
+    probs = _simplex(probs, "probs")
     return jnp.einsum("...k,...kj->...j", probs, outcomes)
 
 
@@ -158,13 +207,7 @@ def penalty(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs: Flo
     """
     family = as_policy_family(values)
     u_t, outcomes, probs, batch = _action(u_t, outcomes, probs, family)
-
-    def core(u, o, p):
-        eu = p @ o
-        diffs = jax.vmap(family.g_difference, in_axes=(0, None, None))(o, u, eu)
-        return jnp.dot(p, diffs)
-
-    return _per_action(core, u_t, outcomes, probs, batch)
+    return _run_action(_core_penalty, family, u_t, outcomes, probs, batch)
 
 
 def action_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs: Float[Array, " k"], values) -> Float[Array, ""]:
@@ -174,18 +217,11 @@ def action_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs
     """
     family = as_policy_family(values)
     u_t, outcomes, probs, batch = _action(u_t, outcomes, probs, family)
-
-    def core(u, o, p):
-        eu = p @ o
-        fs = jax.vmap(family.f)(o)
-        diffs = jax.vmap(family.g_difference, in_axes=(0, None, None))(o, u, eu)
-        return jnp.dot(p, fs + diffs)
-
-    return _per_action(core, u_t, outcomes, probs, batch)
+    return _run_action(_core_action_value, family, u_t, outcomes, probs, batch)
 
 
 def forced_update_value(u_t: Float[Array, "... n1"], w_prime: Float[Array, "... n1"], values) -> Float[Array, "..."]:
     """Value of forcing U_{t+1} = w' (probability 1): f(w') + penalty = g_{w'}(U_t) ≤ f(U_t)."""
     family = as_policy_family(values)
     u_t, w_prime = _weights(u_t, family, "u_t"), _weights(w_prime, family, "w_prime")
-    return _map(lambda u, wp: family.g(wp, u), u_t, w_prime, family=family)
+    return _run(_op_forced, family, u_t, w_prime)

@@ -20,10 +20,12 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
-from .._validate import check_finite, check_range, check_shape
+from .._validate import check_range, check_shape, is_traced
+from .simplex import _finite
 
 __all__ = [
     "PolicyFamily",
@@ -87,7 +89,7 @@ def _check_values(values, name: str = "values"):
     check_shape(values, name, (None, None), what="(m policies × n + 1 utilities)")
     if values.shape[0] < 1 or values.shape[1] < 1:
         raise ValueError(f"argument `{name}` must have at least one policy and one utility; got shape {values.shape}")
-    return check_finite(values, name)
+    return _finite(values, name)
 
 
 def _check_temperature(temperature):
@@ -95,6 +97,8 @@ def _check_temperature(temperature):
     if not jnp.issubdtype(temperature.dtype, jnp.floating):
         temperature = temperature.astype(jnp.result_type(float))
     check_shape(temperature, "temperature", ())
+    if not is_traced(temperature) and float(temperature) >= 0 and np.isfinite(float(temperature)):
+        return temperature  # concrete and valid: skip the eager jnp check
     return check_range(temperature, "temperature", 0.0)
 
 
@@ -199,7 +203,7 @@ class WeightDependentPolicies(PolicyFamily):
         self.values = _check_values(values)
         coupling = jnp.asarray(coupling, dtype=self.values.dtype)
         check_shape(coupling, "coupling", self.values.shape + (self.values.shape[-1],), what="(m, n + 1, n + 1)")
-        self.coupling = check_finite(coupling, "coupling")
+        self.coupling = _finite(coupling, "coupling")
         self.temperature = _check_temperature(temperature)
 
     @property

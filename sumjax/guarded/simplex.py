@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validate import check_simplex
+from .._validate import check_finite, check_simplex, is_traced
 
 __all__ = [
     "check_weights",
@@ -37,7 +37,30 @@ def check_weights(w, name: str = "w", *, atol: float | None = None) -> Float[Arr
         raise ValueError(f"argument `{name}` must have a last axis of n + 1 >= 1 weights; got a scalar")
     if not jnp.issubdtype(w.dtype, jnp.floating):
         w = w.astype(jnp.result_type(float))
-    return check_simplex(w, name, atol=atol)
+    return _simplex(w, name, atol=atol)
+
+
+def _simplex(w, name: str, *, atol: float | None = None):
+    """`check_simplex` with the concrete case done in numpy (no per-shape compile when eager)."""
+    if is_traced(w):
+        return check_simplex(w, name, atol=atol)
+    a = np.asarray(w)
+    tol = (1e-6 if a.dtype == np.float32 else 1e-9) if atol is None else atol
+    bad = ~np.all(np.isfinite(a), axis=-1) | np.any(a < -tol, axis=-1)
+    bad |= np.abs(a.sum(axis=-1) - 1.0) > tol * max(1, a.shape[-1] if a.ndim else 1)
+    if np.any(bad):
+        check_simplex(w, name, atol=atol)  # raises the shared message
+        raise ValueError(f"argument `{name}` must lie on the simplex (entries >= 0 along the last axis, summing to 1)")
+    return w
+
+
+def _finite(x, name: str):
+    """`check_finite` with the concrete case done in numpy."""
+    if is_traced(x):
+        return check_finite(x, name)
+    if not np.all(np.isfinite(np.asarray(x))):
+        check_finite(x, name)  # raises the shared message
+    return x
 
 
 def vertices(n_utilities: int, dtype=None) -> Float[Array, "n1 n1"]:

@@ -15,6 +15,8 @@ __all__ = ["EXPERIMENTS", "get", "Claim", "Unavailable", "config_from", "experim
 
 # name -> module, in the order the report shows them.
 EXPERIMENTS: dict[str, str] = {
+    "cosine_mean": "sumjax.experiments.cosine_mean",
+    "required_divergence": "sumjax.experiments.required_divergence",
     "two_utilities": "sumjax.experiments.two_utilities",
     "simplex_penalty": "sumjax.experiments.simplex_penalty",
     "baselines": "sumjax.experiments.baselines",

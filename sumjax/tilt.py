@@ -13,6 +13,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float
 
@@ -59,30 +60,47 @@ def _safe_sqrt(x):
 # --------------------------------------------------------------------------- reweighting (discrete, particle)
 
 
-def _log_mgf(k, lw, v):
-    """(Λ(k), Λ'(k)) for Λ(k) = log Σ p_i e^{k v_i}, v recentred to E_P[v] = 0.
+def _expm1_minus_x(x):
+    """eˣ − 1 − x without cancellation: Taylor series (to x¹⁷/17!, error < 1e-20 relative) for |x| ≤ ½."""
+    small = jnp.abs(x) <= 0.5
+    xs = jnp.where(small, x, 0.0)
+    series = jnp.zeros_like(xs)
+    for n in range(17, 1, -1):  # Horner: x²(1/2! + x(1/3! + …))
+        series = series * xs + 1.0 / float(np.prod(np.arange(1, n + 1, dtype=float)))
+    xb = jnp.where(small, 1.0, x)
+    return jnp.where(small, series * xs * xs, jnp.expm1(xb) - xb)
 
-    For k·max|v| ≤ ½ uses log1p/expm1 forms, so Λ ≈ ½k²Var is accurate to relative
-    ~eps/k rather than eps/k² (what keeps small powers accurate in float32).
+
+def _kl_and_mean(k, lw, v):
+    """(KL(P_k‖P), Λ'(k) − Λ'(0)) for Λ(k) = log E_P[e^{kv}]: KL = kΛ' − Λ, the second is the gain.
+
+    For k·max|v − E_P v| ≤ ½ uses log1p/expm1 forms on the centred v, so KL ≈ ½k²Var is
+    accurate to relative ~eps/k rather than eps/k² (what keeps small powers accurate in
+    float32). Otherwise logsumexp on `v` as given (max-centred by the caller), which keeps
+    near-ties below the argmax distinguishable at huge k.
     """
     p = jnp.exp(lw)
-    v = v - jnp.sum(p * v)
-    small = k * jnp.max(jnp.abs(v)) <= 0.5
+    mean = jnp.sum(p * v)
+    vc = v - mean
+    small = k * jnp.max(jnp.abs(vc)) <= 0.5
     ks = jnp.where(small, k, 0.0)
-    lam_s = jnp.log1p(jnp.sum(p * jnp.expm1(ks * v)))
-    dlam_s = jnp.sum(p * v * jnp.expm1(ks * v - lam_s))
+    # Σp·expm1(k·vc) would carry k·Σp·vc (a rounding residue ~eps·k); dropping it is the same
+    # as shifting U by that residue, which leaves the KL unchanged.
+    lam_s = jnp.log1p(jnp.sum(p * _expm1_minus_x(ks * vc)))
+    dlam_s = jnp.sum(p * vc * jnp.expm1(ks * vc - lam_s))
     kb = jnp.where(small, 0.0, k)
     logits = lw + kb * v
     lam_b = jax.nn.logsumexp(logits)
     dlam_b = jnp.sum(jnp.exp(logits - lam_b) * v)
-    return jnp.where(small, lam_s, lam_b), jnp.where(small, dlam_s, dlam_b)
+    kl = jnp.where(small, ks * dlam_s - lam_s, kb * dlam_b - lam_b)
+    gain = jnp.where(small, dlam_s, dlam_b - mean)
+    return kl, gain
 
 
 def _reweight_kl(k, params):
     """KL(P_k‖P) = kΛ'(k) − Λ(k) on weighted states."""
     lw, v = params
-    lam, dlam = _log_mgf(k, lw, v)
-    return k * dlam - lam
+    return _kl_and_mean(k, lw, v)[0]
 
 
 def _tilt_weights(lw, values, beta):
@@ -98,15 +116,15 @@ def _tilt_weights(lw, values, beta):
     kl_max = -log_top  # largest reachable KL: −log P(argmax set)
     saturated = (beta >= kl_max) & (beta > 0)
 
-    # U → (U − E_P U)/range leaves P' unchanged and k → k·range; the solver sees O(1) numbers.
-    # Held fixed under differentiation: P' does not depend on them, and k = k̃/s holds for any fixed s.
+    # U → (U − max U)/range leaves P' unchanged and k → k·range; the solver sees O(1) numbers
+    # and ties/near-ties at the top stay exact. Held fixed under differentiation: P' does not
+    # depend on them, and k = k̃/s holds for any fixed s.
     s = lax.stop_gradient(jnp.where(const, 1.0, scale))
-    mean0 = lax.stop_gradient(jnp.sum(jnp.where(support, p * values, 0.0)))
-    v = jnp.where(support, (values - mean0) / s, 0.0)
+    v = jnp.where(support, (values - lax.stop_gradient(umax)) / s, 0.0)
     params = (lw, v)
 
     target = jnp.where(saturated, 0.0, beta)
-    var0 = jnp.sum(p * v * v)
+    var0 = jnp.sum(p * v * v) - jnp.sum(p * v) ** 2
     guess = jnp.sqrt(2 * target / jnp.where(var0 > 0, var0, 1.0))
     k_star = increasing_root(_reweight_kl, lax.stop_gradient(params), lax.stop_gradient(target), guess)
     kt = implicit_root(_reweight_kl, params, target, k_star)
@@ -116,9 +134,8 @@ def _tilt_weights(lw, values, beta):
     lw_sat = jnp.where(top, lw - log_top, -jnp.inf)
     lw_new = jnp.where(saturated, lw_sat, lw_tilt)
 
-    lam, dlam = _log_mgf(kt, lw, v)
-    kl_tilt = kt * dlam - lam
-    gain_tilt = s * dlam  # Λ'(0) = 0 after recentring
+    kl_tilt, gain_v = _kl_and_mean(kt, lw, v)
+    gain_tilt = s * gain_v
     p_new = jnp.exp(lw_new)
     gain_sat = jnp.sum(jnp.where(support, (p_new - p) * values, 0.0))
     k = jnp.where(saturated & ~const, jnp.inf, kt / s)
@@ -252,10 +269,14 @@ def tilt(world, utility, power) -> TiltResult:
     vmapped over it and every field of the result gains its shape as leading axes.
     """
     dtype = _dtype_of(world)
-    beta = jnp.asarray(power)
-    beta = beta.astype(jnp.result_type(beta, dtype)) if jnp.issubdtype(beta.dtype, jnp.floating) else beta.astype(dtype)
-    beta = beta.astype(dtype)
+    beta = jnp.asarray(power).astype(dtype)  # the world's precision decides
     beta = check_range(beta, "power", 0.0)
+    return _tilt_compiled(world, utility, beta)
+
+
+@eqx.filter_jit
+def _tilt_compiled(world, utility, beta):
+    # Compiled once per (world kind, utility type, shapes): eager calls do not re-trace the solver.
     if beta.ndim == 0:
         return _tilt_scalar(world, utility, beta)
     flat = jax.vmap(lambda b: _tilt_scalar(world, utility, b))(beta.reshape(-1))

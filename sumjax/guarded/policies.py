@@ -69,12 +69,17 @@ class PolicyFamily(eqx.Module):
 def _smooth_max(s: Float[Array, " m"], tau: Float[Array, ""]):
     """(τ·logsumexp(s/τ), softmax(s/τ)) for τ > 0 and (max s, one-hot argmax) at τ = 0.
 
-    Double `where` on τ keeps values and gradients finite at τ = 0 (no division by zero).
+    Shifted by max s, so nothing overflows for any τ. When τ ≤ max(ε·(max s − min s), √tiny)
+    the two differ by at most τ·log m (below rounding) and the exact max is used: together with
+    the double `where` on τ this keeps values and gradients finite down to τ = 0.
     """
-    pos = tau > 0
+    fi = jnp.finfo(s.dtype)
+    smax = jax.lax.stop_gradient(jnp.max(s))
+    spread = smax - jax.lax.stop_gradient(jnp.min(s))
+    pos = tau > jnp.maximum(fi.eps * spread, jnp.sqrt(fi.tiny))
     tau_safe = jnp.where(pos, tau, jnp.ones_like(tau))
-    z = s / tau_safe
-    soft_val = tau_safe * jax.nn.logsumexp(z)
+    z = (s - smax) / tau_safe
+    soft_val = smax + tau_safe * jax.nn.logsumexp(z)
     soft_p = jax.nn.softmax(z)
     hard_p = jax.nn.one_hot(jnp.argmax(s), s.shape[0], dtype=s.dtype)
     val = jnp.where(pos, soft_val, jnp.max(s))
@@ -143,7 +148,7 @@ class SoftPolicies(PolicyFamily):
     f_τ(w) = τ·log Σ_π exp(w·V(π)/τ) = g_w(w) with g_v(w) = w·V̄(π_v) + τ·H(π_v) (affine in w),
     V̄(π) = Σ_π π(π)·V(π), and ∇f_τ = V̄(π_w) (the softmax-weighted value). Smooth and convex;
     max ≤ f_τ ≤ max + τ·log m, so τ → 0 recovers the finite family (τ = 0 is exactly it).
-    Accurate to rounding for any τ ≥ 0 (logsumexp is shifted by the max).
+    Accurate to rounding for every τ ≥ 0, values and gradients finite from τ = 0 to huge τ.
     """
 
     values: Float[Array, "m n1"]

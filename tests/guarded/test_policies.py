@@ -62,71 +62,109 @@ def test_soft_gradient_matches_finite_differences():
     V, w = _data(3)
     fam = SoftPolicies(V, 0.3)
     h = 1e-6
-    for x in w[:3]:
-        x = jnp.asarray(x)
-        gr = np.asarray(jax.grad(fam.f)(x))
-        for j in range(N1):
-            e = jnp.zeros(N1).at[j].set(h)
-            fd = (float(fam.f(x + e)) - float(fam.f(x - e))) / (2 * h)
-            assert gr[j] == pytest.approx(fd, abs=1e-7)
+    x = jnp.asarray(w[:3])
+    E = h * jnp.eye(N1)
+    pts = jnp.concatenate([x[:, None, :] + E, x[:, None, :] - E], axis=1).reshape(-1, N1)
+    vals, grads = jax.jit(lambda p, y: (jax.vmap(fam.f)(p), jax.vmap(jax.grad(fam.f))(y)))(pts, x)
+    vals = np.asarray(vals).reshape(3, 2, N1)
+    fd = (vals[:, 0] - vals[:, 1]) / (2 * h)
+    np.testing.assert_allclose(np.asarray(grads), fd, atol=1e-7)
 
 
-def test_soft_temperature_limits_and_edge_tau_zero():
+@jax.jit
+def _tau_probe(V, x, t):
+    fam = lambda tau: SoftPolicies(V, tau)  # noqa: E731
+    return (
+        fam(0.0).f(x),
+        fam(t).f(x),
+        jax.grad(lambda tau: fam(tau).f(x))(0.7),
+        jax.grad(lambda tau, y: fam(tau).f(y), argnums=(0, 1))(0.0, x),
+        jax.grad(lambda tau, y: fam(tau).f(y), argnums=(0, 1))(t, x),
+        fam(1e6).f(x),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_temperature_limits_and_edges(dtype):
     V, w = _data(5)
-    x = jnp.asarray(w[0])
-    hard = float(np.max(V @ w[0]))
-    assert float(SoftPolicies(V, 0.0).f(x)) == hard  # tau = 0 is exactly the max
-    assert abs(float(SoftPolicies(V, 1e-6).f(x)) - hard) <= 1e-6 * np.log(M)
-    # df/dtau = H(softmax) (entropy), independent closed form; finite (0) at tau = 0.
-    s = V @ w[0]
+    V, x = V.astype(dtype), w[0].astype(dtype)
+    tiny = 1e-300 if dtype == np.float64 else 1e-30
+    f0, ftiny, dfdt, g0, gtiny, fhuge = _tau_probe(V, x, dtype(tiny))
+    s = V.astype(np.float64) @ x.astype(np.float64)
+    hard = float(np.max(s))
+    tol = 1e-15 if dtype == np.float64 else 1e-6
+    assert float(f0) == pytest.approx(hard, abs=tol)  # tau = 0 is exactly the max
+    assert float(ftiny) == pytest.approx(hard, abs=tol)
+    # df/dtau = H(softmax) (entropy), independent closed form
     p = softmax(s / 0.7)
-    dfdt = float(jax.grad(lambda t: SoftPolicies(V, t).f(x))(0.7))
-    assert dfdt == pytest.approx(-np.sum(p * np.log(p)), rel=1e-10)
-    g0 = jax.grad(lambda t, y: SoftPolicies(V, t).f(y), argnums=(0, 1))(0.0, x)
-    assert all(np.all(np.isfinite(np.asarray(a))) for a in g0)
-    np.testing.assert_allclose(np.asarray(g0[1]), V[np.argmax(s)])
+    assert float(dfdt) == pytest.approx(-np.sum(p * np.log(p)), rel=10 * tol)
+    # values and gradients finite at tau = 0 and at a denormal-small tau; huge tau: max + τ log m ≈ mean + τ log m
+    for gr in (*g0, *gtiny):
+        assert np.all(np.isfinite(np.asarray(gr)))
+    np.testing.assert_allclose(np.asarray(g0[1]), V[np.argmax(s)], atol=tol)
+    assert float(fhuge) == pytest.approx(1e6 * np.log(M) + s.mean(), rel=1e-11 if dtype == np.float64 else 1e-6)
+
+
+def test_finite_f_equals_the_linear_programme_over_mixed_policies():
+    # max over mixtures λ ∈ Δ^{m−1} of w·(λᵀV) (scipy linprog) = max over pure policies.
+    from scipy.optimize import linprog
+
+    V, w = _data(12)
+    fv = np.asarray(jax.jit(jax.vmap(FinitePolicies(V).f))(jnp.asarray(w)))
+    for x, fx in zip(w, fv):
+        res = linprog(-(V @ x), A_eq=np.ones((1, M)), b_eq=[1.0], bounds=[(0, None)] * M, method="highs")
+        assert res.status == 0 and fx == pytest.approx(-res.fun, abs=1e-9)
 
 
 def test_soft_g_is_affine_supporting_and_touches_at_v():
     V, w = _data(9)
     fam = SoftPolicies(V, 0.5)
-    v, a, b = (jnp.asarray(x) for x in w[:3])
-    assert float(fam.g(v, v)) == pytest.approx(float(fam.f(v)), rel=1e-13)
-    lam = 0.3
-    lhs = float(fam.g(v, lam * a + (1 - lam) * b))
-    assert lhs == pytest.approx(lam * float(fam.g(v, a)) + (1 - lam) * float(fam.g(v, b)), rel=1e-13)
-    for x in w:
-        assert float(fam.g(v, jnp.asarray(x))) <= float(fam.f(jnp.asarray(x))) + 1e-13
+    W = jnp.asarray(w)
+    G, F = jax.jit(lambda x: (jax.vmap(lambda v: jax.vmap(lambda y: fam.g(v, y))(x))(x), jax.vmap(fam.f)(x)))(W)
+    G, F = np.asarray(G), np.asarray(F)  # G[i, j] = g_{w_i}(w_j)
+    np.testing.assert_allclose(np.diag(G), F, rtol=1e-13)  # touches f at v
+    assert np.all(G <= F[None, :] + 1e-13)  # supporting: below f everywhere
+    # affine in w: g_v is exactly c_v + w·b_v; fit on the first n+1 points predicts the rest
+    A = np.concatenate([w, np.ones((len(w), 1))], 1)
+    coef, *_ = np.linalg.lstsq(A, G[0], rcond=None)
+    np.testing.assert_allclose(A @ coef, G[0], atol=1e-12)
 
 
 def test_soft_float32_stays_accurate():
     V, w = _data(11)
     fam = SoftPolicies(jnp.asarray(V, jnp.float32), jnp.float32(0.05))
-    out = jax.vmap(fam.f)(jnp.asarray(w, jnp.float32))
+    out = jax.jit(jax.vmap(fam.f))(jnp.asarray(w, jnp.float32))
     assert out.dtype == jnp.float32
     ref = 0.05 * logsumexp((w @ V.T) / 0.05, axis=1)
     np.testing.assert_allclose(np.asarray(out), ref, rtol=2e-6, atol=2e-6)
+
+
+@jax.jit
+def _wd_probe(V, C, W):
+    hard, soft, zero = WeightDependentPolicies(V, C), WeightDependentPolicies(V, C, 0.2), WeightDependentPolicies(V, 0 * C, 0.2)
+    return (
+        jax.vmap(hard.f)(W),
+        jax.vmap(hard.value)(W),
+        jax.vmap(lambda y: hard.g(W[0], y))(W),
+        jax.vmap(soft.f)(W),
+        jax.vmap(zero.f)(W) - jax.vmap(SoftPolicies(V, 0.2).f)(W),
+    )
 
 
 def test_weight_dependent_family_matches_numpy():
     rng = np.random.default_rng(0)
     V, C = rng.normal(size=(M, N1)), rng.normal(size=(M, N1, N1))
     w = rng.dirichlet(np.ones(N1), size=5)
-    fam = WeightDependentPolicies(V, C)
-    for x in w:
-        table = V + np.einsum("mjl,l->mj", C, x)
+    fh, val, gv, fs, zero_diff = map(np.asarray, _wd_probe(V, C, w))
+    pv = np.argmax((V + np.einsum("mjl,l->mj", C, w[0])) @ w[0])  # π_{w_0}
+    for i, x in enumerate(w):
+        table = V + np.einsum("mjl,l->mj", C, x)  # V(π; x)
         scores = table @ x
-        assert float(fam.f(jnp.asarray(x))) == pytest.approx(scores.max(), rel=1e-13)
-        np.testing.assert_allclose(np.asarray(fam.value(jnp.asarray(x))), table[scores.argmax()], rtol=1e-13)
-        v = w[0]
-        pv = np.argmax((V + np.einsum("mjl,l->mj", C, v)) @ v)
-        assert float(fam.g(jnp.asarray(v), jnp.asarray(x))) == pytest.approx(x @ table[pv], rel=1e-12)
-    soft = WeightDependentPolicies(V, C, 0.2)
-    scores = (V + np.einsum("mjl,l->mj", C, w[1])) @ w[1]
-    assert float(soft.f(jnp.asarray(w[1]))) == pytest.approx(0.2 * logsumexp(scores / 0.2), rel=1e-12)
-    # zero coupling is the soft family
-    z = WeightDependentPolicies(V, np.zeros((M, N1, N1)), 0.2)
-    assert float(z.f(jnp.asarray(w[2]))) == pytest.approx(float(SoftPolicies(V, 0.2).f(jnp.asarray(w[2]))), rel=1e-13)
+        assert fh[i] == pytest.approx(scores.max(), rel=1e-13)
+        np.testing.assert_allclose(val[i], table[scores.argmax()], rtol=1e-13)
+        assert gv[i] == pytest.approx(x @ table[pv], rel=1e-12)  # g_{w0}(x) = x·V(π_{w0}; x)
+        assert fs[i] == pytest.approx(0.2 * logsumexp(scores / 0.2), rel=1e-12)
+    np.testing.assert_allclose(zero_diff, 0.0, atol=1e-14)  # zero coupling is the soft family
 
 
 def _quadratic_value_map(theta):
@@ -157,25 +195,31 @@ def test_parametric_family_with_an_eqx_mlp_value_map():
     fam = ParametricPolicies(mlp, jnp.zeros(3), optax.adam(0.05), 30)
     assert fam.n_utilities == 3
     w = jnp.array([0.2, 0.5, 0.3])
-    fv = eqx.filter_jit(lambda fm, x: fm.f(x))(fam, w)
-    theta = fam.best_policy(w)
+
+    @eqx.filter_jit
+    def probe(fm):
+        # gradient reaches the MLP's parameters (envelope: θ_w held fixed)
+        return fm.f(w), fm.best_policy(w), eqx.filter_grad(lambda m: m.f(w))(fm)
+
+    fv, theta, grads = probe(fam)
     assert float(fv) == pytest.approx(float(jnp.dot(w, mlp(theta))), rel=1e-12)
-    # ascent raised w·V above the start
-    assert float(fv) >= float(jnp.dot(w, mlp(jnp.zeros(3))))
-    # gradient reaches the MLP's parameters (envelope: θ_w held fixed) and is finite
-    grads = eqx.filter_grad(lambda fm: fm.f(w))(fam)
+    assert float(fv) > float(jnp.dot(w, mlp(jnp.zeros(3))))  # the ascent raised w·V above the start
     leaves = jax.tree_util.tree_leaves(eqx.filter(grads.value_map, eqx.is_array))
     assert leaves and all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
     assert any(float(jnp.max(jnp.abs(x))) > 0 for x in leaves)
+    # the final-layer bias gradient is exactly w (f = w·(W h + b)), an independent closed form
+    np.testing.assert_allclose(np.asarray(grads.value_map.layers[-1].bias), np.asarray(w), rtol=1e-12)
 
 
 def test_families_are_pytrees_under_jit_vmap_grad():
     V, w = _data(1)
-    for fam in (FinitePolicies(V), SoftPolicies(V, 0.4), WeightDependentPolicies(V, np.zeros((M, N1, N1)), 0.4)):
-        out = jax.jit(lambda fm, x: jax.vmap(fm.f)(x))(fam, jnp.asarray(w))
-        np.testing.assert_allclose(np.asarray(out), np.asarray(jax.vmap(fam.f)(jnp.asarray(w))), rtol=1e-14)
+    run = jax.jit(lambda fm, x: jax.vmap(fm.f)(x))
+    s = w @ V.T
+    refs = (s.max(1), 0.4 * logsumexp(s / 0.4, axis=1), 0.4 * logsumexp(s / 0.4, axis=1))
+    for fam, ref in zip((FinitePolicies(V), SoftPolicies(V, 0.4), WeightDependentPolicies(V, np.zeros((M, N1, N1)), 0.4)), refs):
+        np.testing.assert_allclose(np.asarray(run(fam, jnp.asarray(w))), ref, rtol=1e-13)
     # gradient of f with respect to the value matrix: ∂f/∂V = softmax ⊗ w
-    gV = jax.grad(lambda V_: SoftPolicies(V_, 0.4).f(jnp.asarray(w[0])))(jnp.asarray(V))
+    gV = jax.jit(jax.grad(lambda V_: SoftPolicies(V_, 0.4).f(jnp.asarray(w[0]))))(jnp.asarray(V))
     np.testing.assert_allclose(np.asarray(gV), np.outer(softmax(V @ w[0] / 0.4), w[0]), rtol=1e-9, atol=1e-12)
     assert isinstance(as_policy_family(V), FinitePolicies)
     fam = SoftPolicies(V, 0.4)

@@ -1,3 +1,141 @@
-"""Harm against AI scale ξ and its three phases."""
+"""Harm against AI scale ξ and its three phases (SPEC §3). **Reconstructed.**
 
-__all__: list[str] = []
+AI scale ξ > 0 sets d(ξ) = d₀ + d₁·log ξ (the text's "very conservative" choice) and
+β_A(ξ) = β₀·ξ^α (α > 0); β_H is fixed. With ξ = ξ₀·e^{g t}, β_A is exponential in t and d
+linear in t. Total harm H(t) = `total_harm`(c*, d(t), β_A(t), β_H, ...), by default rectified.
+
+Phases, read off the computed local log-slope σ(t) = d log H/dt (autodiff in
+`harm_log_slope`, finite differences in `scaling_phases`), never from hand-set times:
+lag (H = 0, β_A ≤ β_H), catch-up (σ well above its late value: σ → ∞ as β_A ↓ β_H, because
+H ∝ √β_A − √β_H there) and exponential (σ settles near α·g/2 + q·d₁g/d(t), the ξ^{α/2} of
+√β_A plus the slow d(t) term, q = 1 for ``integrate_over="D"`` where H ∝ d and q = ½ for
+"sqrt_D" where H ∝ √d; `asymptotic_log_slope`).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
+
+from .._validate import check_range
+from .harm import total_harm
+
+__all__ = [
+    "scale_dimension",
+    "scale_power",
+    "harm_vs_scale",
+    "harm_vs_time",
+    "harm_log_slope",
+    "asymptotic_log_slope",
+    "ScalingPhases",
+    "scaling_phases",
+]
+
+
+def _float(x):
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
+
+
+def scale_dimension(xi, d0, d1) -> Float[Array, "..."]:
+    """d(ξ) = d₀ + d₁·log ξ (must stay ≥ 2 on the ξ used; checked where d is consumed)."""
+    xi = check_range(xi, "xi", 0.0, lower_inclusive=False)
+    return d0 + d1 * jnp.log(xi)
+
+
+def scale_power(xi, beta0, alpha) -> Float[Array, "..."]:
+    """β_A(ξ) = β₀·ξ^α, β₀ ≥ 0, α > 0, ξ > 0."""
+    xi = check_range(xi, "xi", 0.0, lower_inclusive=False)
+    beta0 = check_range(beta0, "beta0", 0.0)
+    alpha = check_range(alpha, "alpha", 0.0, lower_inclusive=False)
+    return beta0 * jnp.exp(alpha * jnp.log(xi))
+
+
+def harm_vs_scale(xi: ArrayLike, c_star, *, d0, d1, beta0, alpha, beta_h, **options) -> Float[Array, "..."]:
+    """H(ξ) = total_harm(c*, d₀ + d₁ log ξ, β₀ξ^α, β_H, **options); broadcasts; jit/vmap/grad-able
+    in ξ and every parameter. Raises if d(ξ) < 2."""
+    d = check_range(scale_dimension(xi, d0, d1), "d (= d0 + d1·log xi)", 2.0)
+    return total_harm(c_star, d, scale_power(xi, beta0, alpha), beta_h, **options)
+
+
+def harm_vs_time(t: ArrayLike, c_star, *, growth=1.0, xi0=1.0, d0, d1, beta0, alpha, beta_h, **options):
+    """H(t) with ξ(t) = ξ₀·exp(g·t): `harm_vs_scale` at that ξ."""
+    growth = check_range(growth, "growth", 0.0, lower_inclusive=False)
+    xi = check_range(xi0, "xi0", 0.0, lower_inclusive=False) * jnp.exp(growth * _float(t))
+    return harm_vs_scale(xi, c_star, d0=d0, d1=d1, beta0=beta0, alpha=alpha, beta_h=beta_h, **options)
+
+
+def harm_log_slope(t: ArrayLike, c_star, **kwargs) -> Float[Array, "..."]:
+    """σ(t) = d log H/dt by forward-mode autodiff of `harm_vs_time` (elementwise in t); 0 where H = 0
+    (lag phase, where log H is −∞)."""
+    t = _float(t)
+
+    def one(tt):
+        H, dH = jax.jvp(lambda s: harm_vs_time(s, c_star, **kwargs), (tt,), (jnp.ones_like(tt),))
+        pos = H > 0
+        return jnp.where(pos, dH / jnp.where(pos, H, 1.0), 0.0)
+
+    return jnp.vectorize(one)(t)
+
+
+def asymptotic_log_slope(t: ArrayLike, *, growth=1.0, xi0=1.0, d0, d1, alpha, integrate_over: str = "D"):
+    """The exponential phase's slope α·g/2 + q·d₁g/d(t) (q = 1 over D, ½ over √D): the large-β_A
+    limit of σ(t) when H ∝ √β_A·d^q. Exact only as β_A/β_H → ∞ and D* ∝ d (large d)."""
+    q = 1.0 if integrate_over == "D" else 0.5
+    d = d0 + d1 * (jnp.log(xi0) + growth * _float(t))
+    return alpha * growth / 2.0 + q * d1 * growth / d
+
+
+class ScalingPhases(eqx.Module):
+    """Phase labels of H(t): ``labels`` 0 = lag, 1 = catch-up, 2 = exponential; ``log_slope`` the
+    finite-difference d log H/dt (0 in the lag phase); ``late_slope`` the reference late value;
+    ``lag_end`` / ``catchup_end`` the first t of the catch-up / exponential phase (+inf if none)."""
+
+    labels: Int[Array, " n"]
+    log_slope: Float[Array, " n"]
+    late_slope: Float[Array, ""]
+    lag_end: Float[Array, ""]
+    catchup_end: Float[Array, ""]
+
+
+LAG, CATCH_UP, EXPONENTIAL = 0, 1, 2
+
+
+def scaling_phases(t: ArrayLike, H: ArrayLike, *, catchup_ratio: float = 1.5, late_slope=None) -> ScalingPhases:
+    """Label the phases of a sampled curve H(t) (t increasing, H ≥ 0) from its local log-slope.
+
+    σ_i is the central difference of log H over the neighbours with H > 0 (one-sided at the ends
+    of the positive stretch; second-order accurate on smooth H). Lag: H = 0. Catch-up: H > 0 up to
+    the last point where σ > ``catchup_ratio``·σ_late; exponential after it. σ_late is the slope at
+    the last point unless ``late_slope`` is given. jit/vmap-able.
+    """
+    t = check_range(t, "t")
+    H = check_range(H, "H", 0.0)
+    if t.ndim != 1 or H.shape != t.shape or t.shape[0] < 3:
+        raise ValueError(f"arguments `t` and `H` must be 1-D of equal length >= 3; got {t.shape} and {H.shape}")
+    if catchup_ratio <= 1.0:
+        raise ValueError(f"argument `catchup_ratio` must be > 1; got {catchup_ratio!r}")
+    pos = H > 0
+    logH = jnp.log(jnp.where(pos, H, 1.0))
+    prev_ok = jnp.concatenate([jnp.array([False]), pos[:-1]])
+    next_ok = jnp.concatenate([pos[1:], jnp.array([False])])
+    lp = jnp.concatenate([logH[:1], logH[:-1]])
+    ln = jnp.concatenate([logH[1:], logH[-1:]])
+    tp = jnp.concatenate([t[:1] - 1.0, t[:-1]])
+    tn = jnp.concatenate([t[1:], t[-1:] + 1.0])
+    central = (ln - lp) / (tn - tp)
+    forward = (ln - logH) / (tn - t)
+    backward = (logH - lp) / (t - tp)
+    slope = jnp.where(prev_ok & next_ok, central, jnp.where(next_ok, forward, jnp.where(prev_ok, backward, 0.0)))
+    slope = jnp.where(pos, slope, 0.0)
+    late = slope[-1] if late_slope is None else jnp.asarray(late_slope, slope.dtype)
+    steep = pos & (slope > catchup_ratio * late)
+    idx = jnp.arange(t.shape[0])
+    last_steep = jnp.max(jnp.where(steep, idx, -1))
+    labels = jnp.where(~pos, LAG, jnp.where(idx <= last_steep, CATCH_UP, EXPONENTIAL))
+    inf = jnp.asarray(jnp.inf, t.dtype)
+    lag_end = jnp.min(jnp.where(pos, t, inf))
+    catchup_end = jnp.min(jnp.where(labels == EXPONENTIAL, t, inf))
+    return ScalingPhases(labels.astype(jnp.int32), slope, late, lag_end, catchup_end)

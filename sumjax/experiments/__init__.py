@@ -17,6 +17,8 @@ __all__ = ["EXPERIMENTS", "get", "Claim", "Unavailable", "config_from", "experim
 EXPERIMENTS: dict[str, str] = {
     "cosine_mean": "sumjax.experiments.cosine_mean",
     "required_divergence": "sumjax.experiments.required_divergence",
+    "harm_vs_dim": "sumjax.experiments.harm_vs_dim",
+    "harm_vs_power": "sumjax.experiments.harm_vs_power",
     "two_utilities": "sumjax.experiments.two_utilities",
     "simplex_penalty": "sumjax.experiments.simplex_penalty",
     "baselines": "sumjax.experiments.baselines",

@@ -38,6 +38,11 @@ def _weights_kl(lp, lq, name_p="p", name_q="q"):
 
 
 def kl(p, q) -> Float[Array, ""]:
+    """KL(p‖q) = E_p[log p − log q] ≥ 0 (rounding below 0 is clipped), see `_kl`."""
+    return jnp.maximum(_kl(p, q), 0.0)
+
+
+def _kl(p, q) -> Float[Array, ""]:
     """KL(p‖q) = E_p[log p − log q] between two worlds of the same kind.
 
     Gaussian–Gaussian: closed form through Cholesky factors (exact; relative error ~eps·d/KL

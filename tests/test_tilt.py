@@ -98,6 +98,30 @@ def lin_tilt(mu, L, u, beta):
     return r.world.mean, r.world.chol, r.multiplier, r.kl, r.gain
 
 
+def disc_obj(lp, v, b):
+    probs, k, kl, gain, sat = discrete_tilt(lp, v, b)
+    return gain + 0.3 * jnp.where(sat, 0.0, k) + probs[2]
+
+
+def quad_obj(mu, L, A, b, beta):
+    mean, cov, k, kl, gain = quad_tilt(mu, L, A, b, beta)
+    return gain + mean[1] + k + cov[0, 1]
+
+
+def lin_obj(mu, L, u, beta):
+    mean, chol, k, kl, gain = lin_tilt(mu, L, u, beta)
+    return gain + mean[0] + k
+
+
+disc_grads = jax.jit(jax.grad(disc_obj, argnums=(0, 1, 2)))
+quad_grads = jax.jit(jax.grad(quad_obj, argnums=(0, 1, 2, 3, 4)))
+lin_grads = jax.jit(jax.grad(lin_obj, argnums=(0, 1, 2, 3)))
+
+
+def finite(tree):
+    return all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(tree))
+
+
 probs_st = st.lists(st.floats(0.02, 1.0), min_size=N, max_size=N).map(lambda x: np.array(x) / np.sum(x))
 values_st = st.lists(st.floats(-3.0, 3.0), min_size=N, max_size=N).map(np.array)
 
@@ -150,7 +174,7 @@ def test_discrete_optimality_against_perturbations(p, u, frac, seed):
     cand = np.log(probs) + t * z
     cand = np.exp(cand - np_logsumexp(cand, axis=1, keepdims=True))
     cand = np.concatenate([cand, 0.5 * cand + 0.5 * p])  # mixtures towards P stay feasible more often
-    kls = np.sum(cand * (np.log(cand) - np.log(p)), axis=1)
+    kls = np.array([scipy_kl(c, p) for c in cand])
     feasible = kls <= beta
     assert np.all(cand[feasible] @ u <= best + 1e-10)
 
@@ -170,8 +194,7 @@ def test_saturation_conditions_on_argmax_set_with_ties():
     assert not bool(sat) and np.isfinite(float(k)) and float(k) > 10
     np.testing.assert_allclose(float(kl), kl_max * (1 - 1e-9), rtol=1e-12)
     # gradients in the saturated regime are finite
-    grads = jax.grad(lambda lp, v: discrete_tilt(lp, v, kl_max + 0.5)[3], argnums=(0, 1))(jnp.log(p), u)
-    assert all(np.all(np.isfinite(np.asarray(g))) for g in grads)
+    assert finite(disc_grads(jnp.log(p), u, kl_max + 0.5))
 
 
 def test_zero_power_and_constant_utility_leave_world_unchanged():
@@ -184,26 +207,20 @@ def test_zero_power_and_constant_utility_leave_world_unchanged():
     np.testing.assert_allclose(np.asarray(probs), p, rtol=1e-14)
     assert float(k) == 0 and float(kl) == 0 and float(gain) == 0 and bool(sat)
     # finite gradients at β = 0 and for constant U (w.r.t. power, log-probs, values)
-    for vals, b in [(u, 0.0), (np.full(N, 2.5), 0.7)]:
-        g = jax.grad(lambda lp, v, b: discrete_tilt(lp, v, b)[3], argnums=(0, 1, 2))(jnp.log(p), vals, b)
-        assert all(np.all(np.isfinite(np.asarray(x))) for x in g)
+    assert finite(disc_grads(jnp.log(p), u, 0.0))
+    assert finite(disc_grads(jnp.log(p), np.full(N, 2.5), 0.7))
     # Gaussian: u = 0 and β = 0
     mu, L = np.zeros(2), np.eye(2)
     for uu, b in [(np.zeros(2), 0.3), (np.array([1.0, 2.0]), 0.0)]:
         mean, chol, k, kl, gain = lin_tilt(mu, L, uu, b)
         np.testing.assert_array_equal(np.asarray(mean), mu)
         assert float(k) == 0 and float(gain) == 0
-        g = jax.grad(lambda u_, b_: lin_tilt(mu, L, u_, b_)[4], argnums=(0, 1))(uu, b)
-        assert all(np.all(np.isfinite(np.asarray(x))) for x in g)
-    for A, b in [(np.zeros((2, 2)), np.zeros(2)), (np.eye(2), np.ones(2))]:
-        for beta in [0.0, 0.4]:
-            if A.any() and beta:
-                continue
-            mean, cov, k, kl, gain = quad_tilt(mu, L, A, b, beta)
-            np.testing.assert_allclose(np.asarray(cov), np.eye(2), atol=1e-15)
-            assert float(k) == 0
-            g = jax.grad(lambda A_, b_, be: quad_tilt(mu, L, A_, b_, be)[4], argnums=(0, 1, 2))(A, b, beta)
-            assert all(np.all(np.isfinite(np.asarray(x))) for x in g)
+        assert finite(lin_grads(mu, L, uu, b))
+    for A, b, beta in [(np.zeros((2, 2)), np.zeros(2), 0.4), (np.zeros((2, 2)), np.zeros(2), 0.0), (np.eye(2), np.ones(2), 0.0)]:
+        mean, cov, k, kl, gain = quad_tilt(mu, L, A, b, beta)
+        np.testing.assert_allclose(np.asarray(cov), np.eye(2), atol=1e-15)
+        assert float(k) == 0
+        assert finite(quad_grads(mu, L, A, b, beta))
 
 
 # ----------------------------------------------------------------------------- invariance U → aU + b
@@ -357,30 +374,22 @@ U0 = np.array([0.3, -1.0, 2.0, 0.5, 1.1, -0.2])
 
 def test_discrete_gradients_match_finite_differences():
     beta = 0.4
-    ev = lambda lp, v, b: discrete_tilt(lp, v, b)[3] + 0.3 * discrete_tilt(lp, v, b)[1]  # noqa: E731  gain + 0.3 k
-    g_lp, g_v, g_b = jax.grad(ev, argnums=(0, 1, 2))(jnp.log(P0), U0, beta)
-    np.testing.assert_allclose(np.asarray(g_lp), fd(lambda lp: ev(lp, U0, beta), np.log(P0)), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(np.asarray(g_v), fd(lambda v: ev(jnp.log(P0), v, beta), U0), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(float(g_b), fd(lambda b: ev(jnp.log(P0), U0, b), beta), rtol=1e-6)
-    # a probability of the tilted world, w.r.t. everything
-    pr = lambda lp, v, b: discrete_tilt(lp, v, b)[0][2]  # noqa: E731
-    g = jax.grad(pr, argnums=(0, 1))(jnp.log(P0), U0, beta)
-    np.testing.assert_allclose(np.asarray(g[0]), fd(lambda lp: pr(lp, U0, beta), np.log(P0)), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(np.asarray(g[1]), fd(lambda v: pr(jnp.log(P0), v, beta), U0), rtol=1e-6, atol=1e-8)
+    g_lp, g_v, g_b = disc_grads(jnp.log(P0), U0, beta)
+    np.testing.assert_allclose(np.asarray(g_lp), fd(lambda lp: disc_obj(lp, U0, beta), np.log(P0)), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(g_v), fd(lambda v: disc_obj(jnp.log(P0), v, beta), U0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(float(g_b), fd(lambda b: disc_obj(jnp.log(P0), U0, float(b)), beta), rtol=1e-6)
 
 
 def test_quadratic_gradients_match_finite_differences():
     mu, L = np.array([0.1, -0.3]), np.array([[1.0, 0.0], [0.5, 0.8]])
     A, b = np.array([[1.0, 0.2], [0.2, -0.3]]), np.array([0.3, -0.4])
-    beta = 0.7
-    ev = lambda mu, L, A, b, be: quad_tilt(mu, L, A, b, be)[4] + quad_tilt(mu, L, A, b, be)[0][1]  # noqa: E731
-    grads = jax.grad(ev, argnums=(0, 1, 2, 3, 4))(mu, L, A, b, beta)
-    args = [mu, L, A, b, beta]
+    args = [mu, L, A, b, 0.7]
+    grads = quad_grads(*args)
     for i, g in enumerate(grads):
         def f(x, i=i):
             a = list(args)
-            a[i] = np.tril(x) if i == 1 else x
-            return ev(*a)
+            a[i] = np.tril(x) if i == 1 else (float(x) if i == 4 else x)
+            return quad_obj(*a)
         ref = fd(f, args[i])
         if i == 1:  # only the lower triangle of chol is a parameter
             ref, g = np.tril(ref), np.tril(np.asarray(g))
@@ -389,18 +398,22 @@ def test_quadratic_gradients_match_finite_differences():
 
 def test_quadratic_gradient_with_repeated_eigenvalues_is_finite():
     """A = I in an isotropic world: eigh's derivative is undefined here; ours is not used."""
-    g = jax.grad(lambda A: quad_tilt(np.zeros(3), np.eye(3), A, np.ones(3), 0.5)[4])(np.eye(3))
-    ref = fd(lambda A: quad_tilt(np.zeros(3), np.eye(3), A, np.ones(3), 0.5)[4], np.eye(3))
-    # symmetric part is what U depends on
-    np.testing.assert_allclose(0.5 * (np.asarray(g) + np.asarray(g).T), 0.5 * (ref + ref.T), rtol=1e-6, atol=1e-8)
+    args = [np.zeros(3), np.eye(3), np.eye(3), np.ones(3), 0.5]
+    g = np.asarray(quad_grads(*args)[2])
+    ref = fd(lambda A: quad_obj(args[0], args[1], A, args[3], 0.5), np.eye(3))
+    # only the symmetric part of A matters
+    np.testing.assert_allclose(0.5 * (g + g.T), 0.5 * (ref + ref.T), rtol=1e-6, atol=1e-8)
 
 
 def test_linear_gradients_match_finite_differences():
-    mu, L, u, beta = np.array([0.1, -0.3]), np.array([[1.0, 0.0], [0.5, 0.8]]), np.array([0.6, -0.2]), 0.3
-    ev = lambda u, b: lin_tilt(mu, L, u, b)[0][0] + lin_tilt(mu, L, u, b)[4]  # noqa: E731
-    gu, gb = jax.grad(ev, argnums=(0, 1))(u, beta)
-    np.testing.assert_allclose(np.asarray(gu), fd(lambda x: ev(x, beta), u), rtol=1e-7)
-    np.testing.assert_allclose(float(gb), fd(lambda x: ev(u, x), beta), rtol=1e-7)
+    args = [np.array([0.1, -0.3]), np.array([[1.0, 0.0], [0.5, 0.8]]), np.array([0.6, -0.2]), 0.3]
+    grads = lin_grads(*args)
+    for i in (0, 2, 3):
+        def f(x, i=i):
+            a = list(args)
+            a[i] = float(x) if i == 3 else x
+            return lin_obj(*a)
+        np.testing.assert_allclose(np.asarray(grads[i]), fd(f, args[i]), rtol=1e-7, atol=1e-10)
 
 
 def test_particle_world_with_mlp_utility():
@@ -410,22 +423,23 @@ def test_particle_world_with_mlp_utility():
     world = sj.ParticleWorld.from_samples(xs)
 
     @eqx.filter_jit
-    def gain(model, beta):
-        return sj.tilt(world, model, beta).gain
+    def run(model):
+        r = sj.tilt(world, model, 0.5)
+        return r.kl, r.multiplier, r.world.weights, r.gain
 
-    r = sj.tilt(world, mlp, 0.5)
-    np.testing.assert_allclose(float(r.kl), 0.5, rtol=1e-10)
+    gain = lambda m: run(m)[3]  # noqa: E731
+    kl, k, weights, _ = run(mlp)
+    np.testing.assert_allclose(float(kl), 0.5, rtol=1e-10)
     vals = np.asarray(jax.vmap(mlp)(xs))
     k_ref, p_ref = np_discrete_tilt(np.full(64, 1 / 64), vals, 0.5)
-    np.testing.assert_allclose(float(r.multiplier), k_ref, rtol=1e-7)
-    np.testing.assert_allclose(np.asarray(r.world.weights), p_ref, rtol=1e-7)
-    grads = eqx.filter_grad(gain)(mlp, 0.5)
+    np.testing.assert_allclose(float(k), k_ref, rtol=1e-7)
+    np.testing.assert_allclose(np.asarray(weights), p_ref, rtol=1e-7)
+    grads = eqx.filter_jit(eqx.filter_grad(gain))(mlp)
     w_last = mlp.layers[-1].weight
     g_last = np.asarray(grads.layers[-1].weight)
 
     def f(w):
-        m = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, jnp.asarray(w))
-        return gain(m, 0.5)
+        return gain(eqx.tree_at(lambda m: m.layers[-1].weight, mlp, jnp.asarray(w)))
 
     np.testing.assert_allclose(g_last, fd(f, np.asarray(w_last)), rtol=1e-5, atol=1e-8)
 
@@ -440,26 +454,36 @@ def test_power_array_broadcasts_and_matches_vmap():
     assert r.world.log_probs.shape == (2, 2, N) and r.multiplier.shape == (2, 2)
     for i in range(2):
         for j in range(2):
-            rij = sj.tilt(world, util, float(betas[i, j]))
-            np.testing.assert_allclose(np.asarray(r.world.probs[i, j]), np.asarray(rij.world.probs), rtol=1e-12)
-            assert bool(r.saturated[i, j]) == bool(rij.saturated)
+            probs, k, kl, gain, sat = discrete_tilt(jnp.log(P0), U0, float(betas[i, j]))
+            np.testing.assert_allclose(np.asarray(r.world.probs[i, j]), np.asarray(probs), rtol=1e-12)
+            assert bool(r.saturated[i, j]) == bool(sat)
     # vmap over worlds (means) and jit on Gaussian worlds
     means = jnp.arange(6.0).reshape(3, 2)
-    out = jax.jit(jax.vmap(lambda m: sj.tilt(sj.GaussianWorld(m, jnp.eye(2)), sj.LinearUtility(jnp.array([1.0, 1.0])), 1.0).world.mean))(means)
+    out = jax.vmap(lin_tilt, in_axes=(0, None, None, None))(means, jnp.eye(2), jnp.array([1.0, 1.0]), 1.0)[0]
     np.testing.assert_allclose(np.asarray(out), np.asarray(means) + 1.0, rtol=1e-12)  # k = √(2/2) = 1, Σu = (1,1)
-    # grad through a vmapped power sweep
-    g = jax.grad(lambda b: jnp.sum(sj.tilt(world, util, b).gain))(jnp.array([0.1, 0.2]))
-    ref = [fd(lambda x: discrete_tilt(jnp.log(P0), U0, x)[3], b) for b in (0.1, 0.2)]
-    np.testing.assert_allclose(np.asarray(g), np.ravel(ref), rtol=1e-6)
 
 
 def test_tilt_kl_inverts_tilt():
     world, util = sj.DiscreteWorld.from_probs(jnp.asarray(P0)), sj.TabularUtility(jnp.asarray(U0))
-    r = sj.tilt(world, util, 0.3)
-    np.testing.assert_allclose(float(tilt_kl(world, util, r.multiplier)), 0.3, rtol=1e-10)
+    k = discrete_tilt(jnp.log(P0), U0, 0.3)[1]
+    np.testing.assert_allclose(float(tilt_kl(world, util, k)), 0.3, rtol=1e-10)
+    k = quad_tilt(np.zeros(2), np.eye(2), np.eye(2), np.ones(2), 0.3)[2]
     g, q = sj.GaussianWorld.isotropic(2), sj.QuadraticUtility(jnp.eye(2), jnp.ones(2))
-    r = sj.tilt(g, q, 0.3)
-    np.testing.assert_allclose(float(tilt_kl(g, q, r.multiplier)), 0.3, rtol=1e-10)
+    np.testing.assert_allclose(float(tilt_kl(g, q, k)), 0.3, rtol=1e-10)
+    k = lin_tilt(np.zeros(2), np.eye(2), np.ones(2), 0.3)[2]
+    np.testing.assert_allclose(float(tilt_kl(g, sj.LinearUtility(jnp.ones(2)), k)), 0.3, rtol=1e-12)
+
+
+def test_expm1_minus_x_against_mpmath():
+    import importlib
+
+    import mpmath
+
+    mod = importlib.import_module("sumjax.tilt")
+    x = np.array([-3.0, -0.5, -1e-3, 1e-9, 0.3, 0.5, 0.5001, 4.0])
+    with mpmath.workdps(50):  # the reference itself must not cancel
+        ref = np.array([float(mpmath.expm1(mpmath.mpf(v)) - mpmath.mpf(v)) for v in x])
+    np.testing.assert_allclose(np.asarray(mod._expm1_minus_x(jnp.asarray(x))), ref, rtol=1e-14)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PyTree
 
 from .._validate import check_shape
-from .policies import FinitePolicies, PolicyFamily, SoftPolicies, as_policy_family
+from .policies import FinitePolicies, PolicyFamily, SoftPolicies, WeightDependentPolicies, as_policy_family
 from .simplex import _simplex, check_weights
 
 __all__ = [
@@ -45,8 +45,15 @@ def _weights(w, family: PolicyFamily, name: str):
 
 
 def _chunk(family: PolicyFamily) -> int:
-    m = family.values.shape[0] if isinstance(family, (FinitePolicies, SoftPolicies)) else 64
-    return max(1, _CHUNK_ELEMENTS // max(1, m * family.n_utilities))
+    """Weights per chunk so that one chunk holds about `_CHUNK_ELEMENTS` intermediate numbers."""
+    n1 = family.n_utilities
+    if isinstance(family, (FinitePolicies, SoftPolicies)):
+        per_point = family.values.shape[0] * n1
+    elif isinstance(family, WeightDependentPolicies):
+        per_point = family.values.shape[0] * n1 * n1  # the (m, n+1) table V(π; w) per weight and its einsum
+    else:
+        per_point = 64 * n1
+    return max(1, _CHUNK_ELEMENTS // max(1, per_point))
 
 
 def _map(fn, *ws, family: PolicyFamily):

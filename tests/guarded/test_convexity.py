@@ -68,7 +68,7 @@ def _np_soft(V, tau):
     return f, hess, g
 
 
-@pytest.mark.parametrize("n1", [2, 8, 64])
+@pytest.mark.parametrize("n1", [2, 64])
 def test_penalty_gradient_sign_and_formula_in_2_to_64_utilities(n1):
     rng = np.random.default_rng(n1)
     V, tau = rng.normal(size=(40, n1)), 0.4
@@ -91,7 +91,7 @@ def test_penalty_gradient_sign_and_formula_in_2_to_64_utilities(n1):
     assert not bool(rep.violated) and rep.n_violations == 0 and rep.n_checked == 64
 
 
-@pytest.mark.parametrize("n1", [2, 3, 12])
+@pytest.mark.parametrize("n1", [3, 12])
 def test_tangent_hessian_matches_closed_form_and_is_psd(n1):
     rng = np.random.default_rng(10 + n1)
     V, tau = rng.normal(size=(20, n1)), 0.3
@@ -187,15 +187,30 @@ def test_checker_reports_early_stopping_and_none_with_enough_steps(steps):
         assert not bool(forced.violated)
 
 
+def test_checks_in_float32():
+    rng = np.random.default_rng(32)
+    V = rng.normal(size=(M, N1)).astype(np.float32)
+    key = KEY
+    for rep in (
+        check_supporting_hyperplane(SoftPolicies(V, np.float32(0.3)), key, n_pairs=256),
+        check_hessian_psd(SoftPolicies(V, np.float32(0.3)), key, n_points=16),
+    ):
+        assert rep.worst.dtype == jnp.float32 and rep.where.dtype == jnp.float32
+        assert not bool(rep.violated) and int(rep.n_violations) == 0, rep.summary()
+    Vw, C = _wd(-1.0, 0.0)
+    rep = check_jensen(WeightDependentPolicies(Vw.astype(np.float32), C.astype(np.float32)), key, n_chords=128)
+    assert rep.worst.dtype == jnp.float32 and bool(rep.violated) and float(rep.worst) > 1e-3
+
+
 # --- the report under transformations, and bad input ---------------------------------------------
 
 
 def test_reports_under_jit_vmap_grad():
     V = np.random.default_rng(0).normal(size=(M, N1))
     taus = jnp.array([0.1, 0.5, 1.0])
-    worst = jax.jit(jax.vmap(lambda t: check_hessian_psd(SoftPolicies(V, t), KEY, n_points=16).worst))(taus)
+    worst = jax.jit(jax.vmap(lambda t: check_hessian_psd(SoftPolicies(V, t), KEY, n_points=8).worst))(taus)
     assert worst.shape == (3,) and np.all(np.asarray(worst) < 0)
-    gr = jax.grad(lambda t: check_jensen(SoftPolicies(V, t), KEY, n_chords=16).worst)(0.5)
+    gr = jax.jit(jax.grad(lambda t: check_jensen(SoftPolicies(V, t), KEY, n_chords=8, n_t=3).worst))(0.5)
     assert np.isfinite(float(gr))
     rep = check_jensen(FinitePolicies(V), KEY, n_chords=8, n_t=3)
     assert isinstance(rep, ConvexityReport) and rep.n_checked == 24 and rep.where.shape == (3, N1)

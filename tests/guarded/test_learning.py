@@ -191,10 +191,21 @@ def test_weight_dependent_penalty_is_the_defining_sum():
 
 def test_grad_f_is_danskin_and_best_policy_is_the_argmax():
     V, O, _, _ = _action(2)
-    np.testing.assert_allclose(np.asarray(grad_f(O, V)), V[np.argmax(O @ V.T, 1)], atol=1e-14)
-    np.testing.assert_allclose(np.asarray(policy_value(O, V)), V[np.argmax(O @ V.T, 1)], atol=0)
+    star = V[np.argmax(O @ V.T, 1)]
+    np.testing.assert_allclose(np.asarray(grad_f(O, V)), star, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(policy_value(O, V)), star, atol=0)
     np.testing.assert_array_equal(np.asarray(best_policy(O, V)), np.argmax(O @ V.T, 1))
-    np.testing.assert_allclose(np.asarray(expected_update(O, np.array([0.2, 0.3, 0.5]))), np.array([0.2, 0.3, 0.5]) @ O)
+    q = np.array([0.2, 0.3, 0.5])
+    np.testing.assert_allclose(np.asarray(expected_update(O, q)), q @ O)
+    # the same under jit and vmap, and grad of f through the public function
+    jitted = jax.jit(lambda o: (grad_f(o, V), policy_value(o, V), best_policy(o, V), expected_update(o, q)))(O)
+    np.testing.assert_allclose(np.asarray(jitted[0]), star, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(jitted[1]), star, atol=0)
+    np.testing.assert_array_equal(np.asarray(jitted[2]), np.argmax(O @ V.T, 1))
+    np.testing.assert_allclose(np.asarray(jitted[3]), q @ O, atol=1e-15)
+    vm = jax.vmap(lambda o: (jax.grad(f)(o, V), g(o, O[0], V)))(jnp.asarray(O))
+    np.testing.assert_allclose(np.asarray(vm[0]), star, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(vm[1]), star @ O[0], atol=1e-14)
 
 
 def test_gradients_of_penalty_and_action_value():
@@ -242,6 +253,21 @@ def test_float32_inputs_stay_float32_and_accurate():
     assert float(pen) == pytest.approx(np_penalty(u, O, p, V), abs=2e-6)
     assert float(av) == pytest.approx(np_action_value(u, O, p, V), abs=2e-6)
     assert bool(is_unbiased(f32(p @ O), f32(O), f32(p)))
+
+
+def test_grad_f_of_the_soft_family_matches_finite_differences_in_64_utilities():
+    rng = np.random.default_rng(64)
+    V, tau = rng.normal(size=(200, 64)), 0.25
+    w = rng.dirichlet(np.ones(64))
+    fam = SoftPolicies(V, tau)
+    gr = np.asarray(grad_f(w, fam))
+    np.testing.assert_allclose(gr, softmax(V @ w / tau) @ V, rtol=1e-10, atol=1e-12)  # Danskin, soft
+    # directional finite differences along tangent directions (so w ± h·d stays on the simplex)
+    h, fnp = 1e-6, lambda x: tau * np.log(np.sum(np.exp((V @ x - (V @ x).max()) / tau))) + (V @ x).max()  # noqa: E731
+    for j in range(3):
+        d = np.zeros(64)
+        d[j], d[j + 1] = 1.0, -1.0
+        assert gr @ d == pytest.approx((fnp(w + h * d) - fnp(w - h * d)) / (2 * h), abs=1e-7)
 
 
 def test_scale_1e5_points_1e4_policies_float32():

@@ -19,6 +19,7 @@ EXPERIMENTS: dict[str, str] = {
     "required_divergence": "sumjax.experiments.required_divergence",
     "harm_vs_dim": "sumjax.experiments.harm_vs_dim",
     "harm_vs_power": "sumjax.experiments.harm_vs_power",
+    "scaling": "sumjax.experiments.scaling",
     "two_utilities": "sumjax.experiments.two_utilities",
     "simplex_penalty": "sumjax.experiments.simplex_penalty",
     "baselines": "sumjax.experiments.baselines",

@@ -202,6 +202,19 @@ def test_checks_in_float32():
     assert rep.worst.dtype == jnp.float32 and bool(rep.violated) and float(rep.worst) > 1e-3
 
 
+def test_chunked_evaluation_with_10k_policies_matches_numpy():
+    # 10⁴ policies: the checks evaluate f in chunks (lax.map); the worst margin must be numpy's.
+    rng = np.random.default_rng(4)
+    V = rng.normal(size=(10_000, 4))
+    w, wp = rng.dirichlet(np.ones(4), size=300), rng.dirichlet(np.ones(4), size=300)
+    rep = check_supporting_hyperplane(V, points=(w, wp))
+    star = V[np.argmax(w @ V.T, 1)]
+    margin = np.sum(w * star, 1) + np.sum(star * (wp - w), 1) - np.max(wp @ V.T, 1)
+    assert float(rep.worst) == pytest.approx(margin.max(), abs=1e-12)
+    np.testing.assert_allclose(np.asarray(rep.where), np.stack([w[margin.argmax()], wp[margin.argmax()]]))
+    assert not bool(rep.violated)
+
+
 # --- the report under transformations, and bad input ---------------------------------------------
 
 

@@ -47,9 +47,9 @@ def main(argv=None) -> int:
     for name in names:
         t0 = time.perf_counter()
         print(f"[{name}] running at size {args.size} ...", flush=True)
-        row = kernels.run_kernel(name, args.size)
-        rows.append(row)
-        print(f"[{name}] done in {time.perf_counter() - t0:.1f} s: " + _summary(row), flush=True)
+        for row in kernels.run_kernel(name, args.size):
+            rows.append(row)
+            print(f"[{row.kernel}] done in {time.perf_counter() - t0:.1f} s: " + _summary(row), flush=True)
     env["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     print()
     print(harness.to_markdown(rows, env, command))

@@ -25,6 +25,7 @@ __all__ = [
     "PeerTiming",
     "Row",
     "time_jax",
+    "time_calls",
     "time_peer",
     "compare",
     "environment",
@@ -99,6 +100,51 @@ def time_jax(fn: Callable, *args, repeats: int = 5, min_time: float = 0.0) -> Ja
         if len(times) >= 200:
             break
     return JaxTiming(compile_s, min(times), statistics.median(times), len(times), out)
+
+
+_COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
+
+
+class _CompileClock:
+    """Sums JAX's own tracing/lowering/compilation event durations while active."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __call__(self, event, duration, **_):
+        if event in _COMPILE_EVENTS:
+            self.seconds += duration
+
+    def __enter__(self):
+        jax.monitoring.register_event_duration_secs_listener(self)
+        return self
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self)
+
+
+def time_calls(fn: Callable[[int], Any], *, repeats: int = 3) -> JaxTiming:
+    """Time an API that cannot be wrapped in one `jax.jit` (it needs concrete arguments): `fn(i)` per call.
+
+    Each call's time is split with JAX's compile events (tracing + lowering + XLA compilation, from
+    `jax.monitoring`): `compile_s` is the compile share of the FIRST call; `best_s`/`median_s` are the
+    later calls' wall time MINUS their own compile share (what a cached executable would cost). The raw
+    per-call wall and compile seconds go to `output[1]` so a caller can report a per-call recompilation.
+    """
+    walls, compiles, out = [], [], None
+    for i in range(repeats + 1):
+        with _CompileClock() as clock:
+            t0 = time.perf_counter()
+            out = _block(fn(i))
+            walls.append(time.perf_counter() - t0)
+        compiles.append(clock.seconds)
+    later = slice(1, None) if repeats > 0 else slice(0, 1)  # repeats=0: one call, its compile share removed
+    runs = [max(w - c, 0.0) for w, c in zip(walls[later], compiles[later])]
+    return JaxTiming(compiles[0], min(runs), statistics.median(runs), repeats, (out, {"wall_s": walls, "compile_s": compiles}))
 
 
 def time_peer(

@@ -7,13 +7,8 @@ The raw outputs ride along in `row.extra["_outputs"]` (dropped from the JSON) fo
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 import textwrap
-import time
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +25,7 @@ SIZES = {
         vmf_nd=6, vmf_nk=6, vmf_dmax=50.0, vmf_kmax=100.0,
         rd_nd=4, rd_nc=3, rd_dmax=200.0,
         harm_nr=4, harm_nd=4, harm_dmax=200.0,
-        mc_trials=256, mc_d=20, mc_rounds=4, mc_mem=None,
+        mc_trials=256, mc_d=20, mc_rounds=4, mc_mem=None, mc_repeats=0,
         cvx_points=200, cvx_n=4, cvx_m=16,
         repeats=2, min_time=0.0, peer_budget=5.0,
     ),
@@ -38,7 +33,7 @@ SIZES = {
         vmf_nd=100, vmf_nk=100, vmf_dmax=1e6, vmf_kmax=1e7,
         rd_nd=50, rd_nc=5, rd_dmax=1e6,
         harm_nr=50, harm_nd=50, harm_dmax=1e5,
-        mc_trials=1000, mc_d=500, mc_rounds=8, mc_mem=(1000, 10_000, 2),
+        mc_trials=1000, mc_d=500, mc_rounds=8, mc_mem=(1000, 10_000, 2), mc_repeats=1,
         cvx_points=10_000, cvx_n=8, cvx_m=64,
         repeats=3, min_time=0.2, peer_budget=10.0,
     ),
@@ -46,7 +41,7 @@ SIZES = {
         vmf_nd=316, vmf_nk=316, vmf_dmax=1e6, vmf_kmax=1e7,
         rd_nd=50, rd_nc=20, rd_dmax=1e6,
         harm_nr=200, harm_nd=200, harm_dmax=1e5,
-        mc_trials=10_000, mc_d=1000, mc_rounds=16, mc_mem=(10_000, 100_000, 2),
+        mc_trials=10_000, mc_d=1000, mc_rounds=16, mc_mem=(10_000, 100_000, 2), mc_repeats=2,
         cvx_points=100_000, cvx_n=16, cvx_m=256,
         repeats=5, min_time=1.0, peer_budget=60.0,
     ),
@@ -288,14 +283,133 @@ def bench_convexity(size="full") -> Row:
     return _row("convexity", problem, n, jt, peer_name, pt, ours, theirs, "", notes)
 
 
+# --- Monte Carlo training loop, full-vector path --------------------------------------------------------------------
+
+
+MC_C_STAR = 0.5
+
+
+def _mc_problem(d, rounds):
+    """β_H, β_A so that the loop runs exactly `rounds` rounds at c* = 0.5 (rectified, δ = β_H, harm scale √β_H)."""
+    from sumjax.alignment import required_divergence
+
+    d_star = float(required_divergence(MC_C_STAR, float(d)))
+    beta_h = d_star / (rounds - 0.5)  # ceil(D*/δ) = rounds
+    return 4.0 * beta_h, beta_h
+
+
+def bench_montecarlo(size="full") -> list[Row]:
+    """`simulate_training(path="vector")`: N trials × d × rounds vs `scipy.stats.vonmises_fisher` and NumPy Wood."""
+    s = SIZES[size]
+    n, d, rounds = s["mc_trials"], s["mc_d"], s["mc_rounds"]
+    batch = min(n, 1000)
+    problem = f"{n} trials × d = {d} × {rounds} rounds, c* = {MC_C_STAR}"
+    names = ("montecarlo (vs scipy vMF)", "montecarlo (vs NumPy Wood)")
+    peer_names = ("scipy.stats.vonmises_fisher.rvs per round", "hand-written NumPy Wood + Householder")
+    fns, err = _sumjax("alignment", "simulate_training")
+    if err:
+        return [_missing(k, problem, p, err) for k, p in zip(names, peer_names)]
+    (simulate,) = fns
+    beta_a, beta_h = _mc_problem(d, rounds)
+
+    def call(i):
+        r = simulate(jax.random.key(i), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path="vector", batch_size=batch)
+        return r
+
+    jt = harness.time_calls(call, repeats=s["mc_repeats"])
+    res, calls = jt.output
+    jt.output = res
+    round_mean, round_se = np.asarray(res.round_mean), np.asarray(res.round_stderr)
+    assert round_mean.size == rounds, (round_mean.size, rounds)
+    kappas = peers.kappa_schedule(np.asarray(res.D), d)  # the peer's own κ_n for D_n = nδ
+    weight = math.sqrt(beta_a) - math.sqrt(beta_h)
+    elems = n * d * rounds
+    bandwidth = 2 * 8 * elems / jt.best_s  # ≥ one write + one read of each 8-byte vector element
+    recompile = (f"every call re-traces and recompiles (compile share of later calls: "
+                 f"{', '.join(f'{c:.1f} s of {w:.1f} s' for c, w in zip(calls['compile_s'][1:], calls['wall_s'][1:]))}); "
+                 f"the run time shown excludes it")
+    extra = {"calls": calls, "bandwidth_GBps": bandwidth / 1e9, "elements": elems, "mc_mean": float(res.mean),
+             "mc_stderr": float(res.stderr)}
+    rows = []
+    for name, peer_name, sampler in zip(names, peer_names, ("scipy", "numpy")):
+        # Reversed rounds: a timed subset then holds the concentrated (κ > 0) rounds, not the cheap κ = 0 one.
+        order = np.arange(rounds)[::-1]
+
+        def peer_fn(sel, sampler=sampler):
+            idx = order if sel is None else order[sel]
+            return peers.montecarlo_harm(kappas[idx], weight, d, n, seed=1, sampler=sampler)
+
+        subset = 2 if sampler == "scipy" else None
+        pt = harness.time_peer(peer_fn, rounds, repeats=1, budget_s=s["peer_budget"], subset_points=subset)
+        idx = order[: pt.measured_points]
+        harms = np.asarray(pt.output)
+        p_mean = harms.mean(axis=0)
+        p_se = harms.std(axis=0, ddof=1) / math.sqrt(n)
+        z = np.abs(round_mean[idx] - p_mean) / np.sqrt(round_se[idx] ** 2 + p_se**2)
+        notes = (f"per-round mean harm compared on {idx.size} round(s): max |z| = {z.max():.2f} (Monte Carlo, "
+                 f"independent streams; |z| < 4 expected); {recompile}; achieved bandwidth "
+                 f"{bandwidth / 1e9:.2f} GB/s (2 passes × 8 B × N·d·rounds / run time)")
+        if pt.extrapolated:
+            notes += f"; peer timed on {pt.measured_points} of {rounds} rounds, extrapolated per round"
+        row = _row(name, problem, elems, jt, peer_name, pt, round_mean[idx], p_mean, "", notes,
+                   extra=dict(extra, max_z=float(z.max())))
+        rows.append(row)
+    mem = s["mc_mem"]
+    if mem is not None:
+        rows[0].extra["memory"] = montecarlo_memory(*mem)
+        rows[0].notes += "; " + _memory_note(rows[0].extra["memory"])
+    return rows
+
+
+_MEM_CHILD = textwrap.dedent("""
+    import json, resource, time
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from sumjax.alignment import simulate_training
+    from experiments.bench.kernels import _mc_problem, MC_C_STAR
+    n, d, rounds, batch = {n}, {d}, {rounds}, {batch}
+    beta_a, beta_h = _mc_problem(d, rounds)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    r = simulate_training(jax.random.key(0), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path="vector",
+                          batch_size=batch)
+    jax.block_until_ready(r.mean)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(dict(n=n, d=d, rounds=rounds, batch=batch, wall_s=wall, base_MiB=base / 1024,
+                          peak_MiB=peak / 1024, delta_MiB=(peak - base) / 1024, mean=float(r.mean),
+                          stderr=float(r.stderr))))
+""")
+
+
+def montecarlo_memory(n, d, rounds, batch=256) -> dict:
+    """Peak RSS growth of one `simulate_training(path="vector")` call in a fresh process (includes compilation)."""
+    out = harness.run_in_fresh_process(_MEM_CHILD.format(n=n, d=d, rounds=rounds, batch=batch), timeout=900)
+    out["unchunked_MiB"] = n * d * 8 / 2**20  # one (trials, d) float64 array, what an unbatched vmap would hold
+    out["scipy_rotation_MiB"] = d * d * 8 / 2**20  # scipy's d×d QR rotation (plus QR workspace)
+    return out
+
+
+def _memory_note(m) -> str:
+    if "error" in m:
+        return f"memory probe failed: {m['error']}"
+    return (f"memory: N = {m['n']}, d = {m['d']}, {m['rounds']} rounds, batch {m['batch']}: peak RSS +{m['delta_MiB']:.0f} MiB "
+            f"over a {m['base_MiB']:.0f} MiB baseline in a fresh process ({m['wall_s']:.1f} s incl. compile), vs "
+            f"{m['unchunked_MiB']:.0f} MiB for one unchunked (N, d) array; scipy.stats.vonmises_fisher would need a "
+            f"{m['scipy_rotation_MiB']:.0f} MiB d×d rotation (not attempted)")
+
+
 KERNELS = {
     "vmf_mean": bench_vmf_mean,
     "vmf_kl": bench_vmf_kl,
     "required_divergence": bench_required_divergence,
     "total_harm": bench_total_harm,
+    "montecarlo": bench_montecarlo,
     "convexity": bench_convexity,
 }
 
 
-def run_kernel(name: str, size: str = "full") -> Row:
-    return KERNELS[name](size)
+def run_kernel(name: str, size: str = "full") -> list[Row]:
+    """Run one kernel; always a list of rows (a kernel may compare against more than one peer)."""
+    out = KERNELS[name](size)
+    return out if isinstance(out, list) else [out]

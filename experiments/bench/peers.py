@@ -19,6 +19,7 @@ __all__ = [
     "vmf_mean_kl",
     "required_divergence",
     "total_harm_grid",
+    "kappa_schedule",
     "montecarlo_harm",
     "montecarlo_harm_numpy",
     "convexity_check",
@@ -141,31 +142,63 @@ def total_harm_grid(c_star, d, beta_a, beta_h, *, rectify=True, cap_delta=True):
 # --- Monte Carlo training loop (full vectors) --------------------------------------------------------------------
 
 
+def _vmf_moments_quad(kappa: float, d: float) -> tuple[float, float]:
+    """(E[c], D) by `quad` over the cosine law p_d(c) ∝ (1 − c²)^{(d−3)/2}, tilted by e^{κc}, in log space.
+
+    The integrand is shifted by its value at the mode c₀ (κ(1 − c²) = (d − 3)c), so it neither overflows nor
+    underflows where `ive` does; used for the Monte Carlo κ schedule, which must work at d in the thousands.
+    """
+    if kappa == 0.0:
+        return 0.0, 0.0
+    a = d - 3.0
+    c0 = 2.0 * kappa / (a + math.sqrt(a * a + 4.0 * kappa * kappa)) if a > 0 else 0.0
+    log_norm = special.betaln(0.5, (d - 1.0) / 2.0)
+
+    def logp(c):
+        return kappa * c + 0.5 * a * math.log1p(-c * c)
+
+    shift = logp(c0)
+    f = lambda c: math.exp(logp(c) - shift) if abs(c) < 1.0 else 0.0  # noqa: E731
+    width = 1.0 / math.sqrt(kappa + d)
+    pts = [max(-1.0, c0 - 8 * width), c0, min(1.0, c0 + 8 * width)]
+    z, _ = integrate.quad(f, -1.0, 1.0, points=pts, epsabs=0.0, epsrel=1e-12, limit=400)
+    m1, _ = integrate.quad(lambda c: (c - c0) * f(c), -1.0, 1.0, points=pts, epsabs=1e-14 * z, epsrel=1e-12, limit=400)
+    mean = c0 + m1 / z
+    log_m = shift + math.log(z) - log_norm
+    return mean, kappa * mean - log_m
+
+
 def _kappa_from_kl_scalar(D: float, d: float) -> float:
-    """Solve D(κ) = D by brentq (Python); κ = 0 at D = 0."""
+    """Solve D(κ) = D by brentq over the quadrature D(κ); κ = 0 at D = 0."""
     if D <= 0.0:
         return 0.0
-    g = lambda k: float(vmf_mean_kl(k, d)[1]) - D  # noqa: E731
-    lo, hi = 1e-8, max(1.0, math.sqrt(2.0 * d * D))
-    with np.errstate(all="ignore"):
-        while g(hi) < 0.0:
-            hi *= 4.0
-        return optimize.brentq(g, lo, hi, rtol=4 * np.finfo(float).eps, maxiter=200)
+    g = lambda k: _vmf_moments_quad(k, d)[1] - D  # noqa: E731
+    hi = max(1.0, math.sqrt(2.0 * d * D))
+    while g(hi) < 0.0:
+        hi *= 4.0
+    return optimize.brentq(g, 1e-12, hi, rtol=1e-13, maxiter=200)
+
+
+def kappa_schedule(D, d):
+    """κ_n with D(κ_n) = D_n for each round (quadrature + brentq, Python loop)."""
+    return np.array([_kappa_from_kl_scalar(float(x), float(d)) for x in np.asarray(D, float).reshape(-1)])
 
 
 def montecarlo_harm(kappas, weight, d, n_trials, seed=0, *, sampler="scipy"):
-    """Realised total harm Σ_n weight·(1 − a_n·h) per trial, a_n ~ vMF(h, κ_n), full d-vectors.
+    """Realised harm weight·(1 − a_n·h) per trial and round, a_n ~ vMF(h, κ_n), full d-vectors.
 
-    `kappas` is the per-round concentration schedule (rounds = len(kappas)). `sampler="scipy"` draws with
-    `scipy.stats.vonmises_fisher.rvs` (what a researcher reaches for; it builds a d×d rotation by QR, O(d³) per
-    round); `sampler="numpy"` is a hand-written Wood + Householder sampler in NumPy (O(N·d) per round). Returns
-    the (n_trials,) totals.
+    `kappas` is the per-round concentration schedule. `sampler="scipy"` draws with
+    `scipy.stats.vonmises_fisher.rvs` (what a researcher reaches for; it builds a d×d rotation by QR, O(d³)
+    per round, and rotates with an O(N·d²) einsum); `sampler="numpy"` is a hand-written Wood + Householder
+    sampler in NumPy (O(N·d) per round). One h for all trials (the law of a·h does not depend on h).
+    Returns the (n_trials, rounds) per-round harms.
     """
     rng = np.random.default_rng(seed)
     h = rng.standard_normal(d)
     h /= np.linalg.norm(h)
-    total = np.zeros(n_trials)
-    for k in np.asarray(kappas, float):
+    kappas = np.asarray(kappas, float).reshape(-1)
+    out = np.empty((n_trials, kappas.size))
+    for j, k in enumerate(kappas):
         if sampler == "scipy":
             if k == 0.0:
                 a = rng.standard_normal((n_trials, d))
@@ -174,8 +207,8 @@ def montecarlo_harm(kappas, weight, d, n_trials, seed=0, *, sampler="scipy"):
                 a = stats.vonmises_fisher(h, k).rvs(n_trials, random_state=rng)
         else:
             a = _wood_householder(rng, h, k, n_trials)
-        total += weight * (1.0 - a @ h)
-    return total
+        out[:, j] = weight * (1.0 - a @ h)
+    return out
 
 
 def montecarlo_harm_numpy(kappas, weight, d, n_trials, seed=0):

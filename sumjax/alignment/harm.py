@@ -56,6 +56,16 @@ __all__ = [
 
 # --------------------------------------------------------------------------- functionals
 
+_GL_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _gauss_legendre(n):
+    if n not in _GL_CACHE:
+        _GL_CACHE[n] = np.polynomial.legendre.leggauss(n)
+    return _GL_CACHE[n]
+
+
+
 
 class HarmFunctional(eqx.Module):
     """A harm functional of the vMF law: F(κ, d) = E_{c ~ law(κ, d)}[g(c)].
@@ -84,10 +94,34 @@ def _neg_part(c):
     return jnp.maximum(0.0, -c)
 
 
+_NEG_NODES = 64
+
+
+def _negative_part_law(kappa, d):
+    """E[max(0, −c)] = N/Z with Z = B(½, (d−1)/2)·M_d(κ) and, putting c = −sin θ,
+    N = ∫₀^{π/2} sin θ · e^{−κ sin θ} cos^{d−2}θ dθ — smooth (no kink: the integral stops at c = 0).
+    Gauss–Legendre on [0, θ_max], θ_max where −κθ − (d−2)θ²/2 = −40 (the rest is < e^{−40}
+    relative), in log space. Relative error < 1e-12 in float64 measured for d ∈ [2, 1e6],
+    κ ∈ [0, 1e4]; the value underflows to 0 only below ~1e-300."""
+    from .cosine import cosine_log_normaliser
+
+    x, w = _gauss_legendre(_NEG_NODES)
+    kappa, d = jnp.broadcast_arrays(kappa, d)
+    dt = kappa.dtype
+    den = kappa + jnp.sqrt(kappa * kappa + 80.0 * (d - 2.0))
+    big = den > 80.0 / (0.5 * jnp.pi)
+    tmax = jnp.where(big, 80.0 / jnp.where(big, den, 1.0), 0.5 * jnp.pi)
+    th = 0.5 * tmax[..., None] * (1.0 + jnp.asarray(x, dt))
+    logf = jnp.log(jnp.sin(th)) - kappa[..., None] * jnp.sin(th) + (d[..., None] - 2.0) * jnp.log(jnp.cos(th))
+    logN = jax.nn.logsumexp(logf + jnp.log(jnp.asarray(w, dt)), axis=-1) + jnp.log(0.5 * tmax)
+    logZ = cosine_log_normaliser(d) + _vmf.vmf_log_mgf(kappa, d)
+    return jnp.exp(logN - logZ)
+
+
 #: Default: g(c) = 1 − c, F = 1 − E[c] (relatively accurate as E[c] → 1).
 one_minus_cosine = HarmFunctional(_one_minus, lambda kappa, d: _vmf.vmf_mean_complement(kappa, d), "one_minus_cosine")
 #: g(c) = max(0, −c): only optimisation that actively opposes the human direction counts.
-negative_part = HarmFunctional(_neg_part, None, "negative_part")
+negative_part = HarmFunctional(_neg_part, lambda kappa, d: _negative_part_law(kappa, d), "negative_part")
 
 _FUNCTIONALS = {"one_minus_cosine": one_minus_cosine, "negative_part": negative_part}
 
@@ -174,15 +208,6 @@ def per_round_harm(
 
 
 # --------------------------------------------------------------------------- total harm
-
-_GL_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _gauss_legendre(n):
-    if n not in _GL_CACHE:
-        _GL_CACHE[n] = np.polynomial.legendre.leggauss(n)
-    return _GL_CACHE[n]
-
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def _integral_in_c(c_star, d, fn, p, over, num_nodes):

@@ -77,7 +77,7 @@ def increasing_root(
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
 def implicit_root(fn: Callable, params, target, k_star):
     """Return `k_star` (a root of fn(k, params) = target found by any means) with the
-    implicit-function derivative. Where ∂F/∂k = 0 (k = 0, where dk/dβ is infinite) the
+    implicit-function derivative (to any order). Where ∂F/∂k = 0 (k = 0, where dk/dβ is infinite) the
     derivative is returned as 0 rather than inf/NaN."""
     return k_star
 
@@ -86,9 +86,11 @@ def implicit_root(fn: Callable, params, target, k_star):
 def _implicit_root_jvp(fn, primals, tangents):
     params, target, k_star = primals
     dparams, dtarget, _ = tangents
-    k = lax.stop_gradient(k_star)
+    # Recursing (rather than stop_gradient) makes the rule itself differentiable by the same
+    # rule, so second and higher derivatives are exact too.
+    k = implicit_root(fn, params, target, k_star)
     dfdk = jax.grad(fn)(k, params)
     _, dfdp = jax.jvp(lambda p: fn(k, p), (params,), (dparams,))
     ok = (dfdk > 0) & jnp.isfinite(dfdk)
     dk = jnp.where(ok, (dtarget - dfdp) / jnp.where(ok, dfdk, 1.0), 0.0)
-    return k_star, dk.astype(k_star.dtype)
+    return k, dk.astype(k_star.dtype)

@@ -261,12 +261,15 @@ def tilt(world, utility, power) -> TiltResult:
       If β ≥ −log P(argmax U) the result is P conditioned on the argmax set,
       `saturated=True`, k = +inf (k = 0 for constant U).
 
-    Accuracy: the achieved KL matches β to ~10 eps relative (float64 and float32)
-    for β from ~1e-12 (f64) / ~1e-6 (f32) up to saturation; gradients with respect
-    to the power, the utility's and the world's parameters come from the implicit
-    function theorem (the solver is not unrolled). At β = 0 the derivative in β is
-    infinite (k ∝ √β); it is returned as 0. `power` may be an array: the tilt is
-    vmapped over it and every field of the result gains its shape as leading axes.
+    Accuracy (measured against a 40-digit mpmath root, discrete n = 6, β from 1e-12 to
+    KL_max − 0.006): k, KL and gain within 2e-15 relative in float64 and 1.1e-6 in
+    float32. Within ~1e-5 of saturation k is ill-conditioned (KL(k) flattens; k off by
+    ~1e-3 at KL_max − 3e-5) while P', KL and gain stay accurate (~2e-8). Gradients with
+    respect to the power, the utility's and the world's parameters come from the implicit
+    function theorem (the solver is not unrolled; exact to any order, e.g. Hessians). At β = 0 the
+    derivative in β is infinite (k ∝ √β); it is returned as 0. `power` may be an array:
+    the tilt is vmapped over it and every field of the result gains its shape as leading
+    axes. Compiled once per (world kind, utility type, shapes) when called eagerly.
     """
     dtype = _dtype_of(world)
     beta = jnp.asarray(power).astype(dtype)  # the world's precision decides

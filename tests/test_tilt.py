@@ -380,6 +380,16 @@ def test_discrete_gradients_match_finite_differences():
     np.testing.assert_allclose(float(g_b), fd(lambda b: disc_obj(jnp.log(P0), U0, float(b)), beta), rtol=1e-6)
 
 
+def test_second_derivatives_match_finite_differences_of_gradients():
+    """The implicit rule differentiates itself: Hessians are exact, not just gradients."""
+    H = jax.jit(jax.hessian(disc_obj, argnums=(1, 2)))(jnp.log(P0), U0, 0.4)
+    h = 1e-5
+    ref_bb = (disc_grads(jnp.log(P0), U0, 0.4 + h)[2] - disc_grads(jnp.log(P0), U0, 0.4 - h)[2]) / (2 * h)
+    np.testing.assert_allclose(float(H[1][1]), float(ref_bb), rtol=1e-6)
+    ref_vv = np.array([(disc_grads(jnp.log(P0), U0 + h * e, 0.4)[1] - disc_grads(jnp.log(P0), U0 - h * e, 0.4)[1]) / (2 * h) for e in np.eye(N)])
+    np.testing.assert_allclose(np.asarray(H[0][0]), ref_vv, rtol=1e-5, atol=1e-8)
+
+
 def test_quadratic_gradients_match_finite_differences():
     mu, L = np.array([0.1, -0.3]), np.array([[1.0, 0.0], [0.5, 0.8]])
     A, b = np.array([[1.0, 0.2], [0.2, -0.3]]), np.array([0.3, -0.4])

@@ -36,7 +36,7 @@ class ConvexityReport(eqx.Module):
     """Outcome of one convexity check.
 
     `worst` is the largest violation (> 0: the inequality fails by that much; ≤ 0: it holds
-    with that margin everywhere sampled), `where` the points at which it occurs (rows named by
+    with that margin everywhere sampled; +inf where the family produced NaN), `where` the points at which it occurs (rows named by
     `labels`), `n_violations` how many samples exceed `tol`, `n_checked` how many were tested.
     """
 
@@ -105,10 +105,12 @@ def _vmap(fn, family, *xs, factor: int = 1):
 def _tol(tol, fvals, dtype):
     if tol is not None:
         return jnp.asarray(tol, dtype=dtype)
-    return jnp.sqrt(jnp.finfo(dtype).eps) * (1 + jnp.max(jnp.abs(fvals)))
+    scale = jnp.max(jnp.where(jnp.isfinite(fvals), jnp.abs(fvals), 0))  # NaNs must not poison tol
+    return jnp.sqrt(jnp.finfo(dtype).eps) * (1 + scale)
 
 
 def _report(check, labels, viol, where_rows, tol):
+    viol = jnp.where(jnp.isnan(viol), jnp.inf, viol)  # a NaN (broken family) is reported, never passed
     i = jnp.argmax(viol)
     where = jnp.stack([r[i] for r in where_rows])
     return ConvexityReport(

@@ -231,6 +231,13 @@ def test_reports_under_jit_vmap_grad():
     assert "VIOLATED" in check_jensen(FinitePolicies(V), KEY, n_chords=8, tol=-1.0).summary()
 
 
+def test_a_family_producing_nan_is_reported_not_passed():
+    # V(θ) = θ/|θ| from θ0 = 0 is NaN everywhere: the check must flag it (worst = +inf).
+    fam = ParametricPolicies(lambda th: th / jnp.linalg.norm(th), jnp.zeros(3), optax.sgd(0.1), 3)
+    rep = check_supporting_hyperplane(fam, KEY, n_pairs=16)
+    assert bool(rep.violated) and float(rep.worst) == np.inf
+
+
 def test_bad_inputs_raise_clear_errors():
     V = np.ones((3, 4))
     with pytest.raises(ValueError, match="`key`"):

@@ -237,6 +237,11 @@ def test_jit_vmap_and_batching():
         np.asarray(jax.jit(forced_update_value)(u, O, V)), [u @ np_pi(o, V) for o in O], atol=1e-13
     )
     assert np.asarray(jax.jit(jax.vmap(is_unbiased, (0, None, None)))(U, O, p)).tolist() == [False, True]
+    # vmap over a stack of value matrices (and over temperatures of the soft family)
+    Vs = np.stack([V, -V, 2 * V])
+    np.testing.assert_allclose(np.asarray(jax.vmap(lambda A: f(u, A))(Vs)), [np_f(u, A) for A in Vs], atol=1e-14)
+    ft = jax.vmap(lambda t: f(u, SoftPolicies(V, t)))(jnp.array([0.0, 0.5]))
+    assert float(ft[0]) == pytest.approx(np_f(u, V), abs=1e-14) and float(ft[1]) > float(ft[0])
     # the soft family passes through jit as a pytree argument
     out = jax.jit(penalty)(u, O, p, SoftPolicies(V, 0.2))
     assert out.shape == () and np.isfinite(float(out))

@@ -21,6 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/bench/bench.json", help="JSON path; markdown beside it (.md)")
     parser.add_argument("--float32", action="store_true", help="run sumjax in float32 (default: float64)")
     parser.add_argument("--list", action="store_true", help="list the kernels and exit")
+    parser.add_argument("--skip-memory", action="store_true",
+                        help="skip the fresh-process Monte Carlo memory probe (d = 1e5, N = 1e4 at --size full)")
     args = parser.parse_args(argv)
 
     import jax
@@ -29,6 +31,7 @@ def main(argv=None) -> int:
 
     from . import harness, kernels
 
+    kernels.OPTIONS["memory_probe"] = not args.skip_memory
     if args.list:
         for name, fn in kernels.KERNELS.items():
             print(f"{name:22s} {(fn.__doc__ or '').strip().splitlines()[0]}")

@@ -78,7 +78,7 @@ def _block(x):
     return jax.block_until_ready(x)
 
 
-def time_jax(fn: Callable, *args, repeats: int = 5, min_time: float = 0.0) -> JaxTiming:
+def time_jax(fn: Callable, *args, repeats: int = 5, min_time: float = 0.0, max_time: float = 30.0) -> JaxTiming:
     """Compile `jax.jit(fn)` for `args` (timed), then time `repeats` steady-state calls.
 
     Keeps calling past `repeats` until `min_time` seconds have been spent, so that very fast kernels get a
@@ -97,7 +97,7 @@ def time_jax(fn: Callable, *args, repeats: int = 5, min_time: float = 0.0) -> Ja
         dt = time.perf_counter() - t0
         times.append(dt)
         spent += dt
-        if len(times) >= 200:
+        if len(times) >= 200 or (len(times) >= 2 and spent > max_time):
             break
     return JaxTiming(compile_s, min(times), statistics.median(times), len(times), out)
 

@@ -17,7 +17,9 @@ import numpy as np
 from . import harness, peers
 from .harness import Row
 
-__all__ = ["KERNELS", "SIZES", "run_kernel"]
+__all__ = ["KERNELS", "SIZES", "OPTIONS", "run_kernel"]
+
+OPTIONS = {"memory_probe": True}  # the fresh-process Monte Carlo memory probe (slow at full size)
 
 # Problem sizes. `full` is the benchmark of record; `tiny` is the smoke test.
 SIZES = {
@@ -291,9 +293,9 @@ MC_C_STAR = 0.5
 
 def _mc_problem(d, rounds):
     """β_H, β_A so that the loop runs exactly `rounds` rounds at c* = 0.5 (rectified, δ = β_H, harm scale √β_H)."""
-    from sumjax.alignment import required_divergence
-
-    d_star = float(required_divergence(MC_C_STAR, float(d)))
+    # The peer's D* (quadrature) fixes the round count: only ceil(D*/δ) matters, with half a round of margin,
+    # and it spares an eager sumjax call that would recompile on every use.
+    d_star = peers.required_divergence_quad(MC_C_STAR, float(d))
     beta_h = d_star / (rounds - 0.5)  # ceil(D*/δ) = rounds
     return 4.0 * beta_h, beta_h
 
@@ -355,7 +357,7 @@ def bench_montecarlo(size="full") -> list[Row]:
                    extra=dict(extra, max_z=float(z.max())))
         rows.append(row)
     mem = s["mc_mem"]
-    if mem is not None:
+    if mem is not None and OPTIONS["memory_probe"]:
         rows[0].extra["memory"] = montecarlo_memory(*mem)
         rows[0].notes += "; " + _memory_note(rows[0].extra["memory"])
     return rows

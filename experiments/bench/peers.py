@@ -19,6 +19,7 @@ __all__ = [
     "vmf_mean_kl",
     "required_divergence",
     "total_harm_grid",
+    "required_divergence_quad",
     "kappa_schedule",
     "montecarlo_harm",
     "montecarlo_harm_numpy",
@@ -177,6 +178,16 @@ def _kappa_from_kl_scalar(D: float, d: float) -> float:
     while g(hi) < 0.0:
         hi *= 4.0
     return optimize.brentq(g, 1e-12, hi, rtol=1e-13, maxiter=200)
+
+
+def required_divergence_quad(c_star: float, d: float) -> float:
+    """D*(c*, d) by quadrature moments + brentq on E[c](κ) = c* (works where `ive` underflows)."""
+    g = lambda k: _vmf_moments_quad(k, d)[0] - c_star  # noqa: E731
+    hi = max(1.0, c_star * (d - c_star * c_star) / (1.0 - c_star * c_star))
+    while g(hi) < 0.0:
+        hi *= 2.0
+    k = optimize.brentq(g, 1e-12, hi, rtol=1e-13, maxiter=200)
+    return _vmf_moments_quad(k, d)[1]
 
 
 def kappa_schedule(D, d):

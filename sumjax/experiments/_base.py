@@ -205,7 +205,8 @@ def run_experiment(
             old = _io.load_json(p["meta"])
         except (OSError, ValueError):
             old = {}
-        if old.get("status") == "complete" and old.get("tag") == tag:
+        files_there = all(os.path.exists(os.path.join(p["folder"], f)) for f in old.get("files", ["?"]))
+        if old.get("status") == "complete" and old.get("tag") == tag and files_there:
             log(f"[{module.NAME}] finished output found, skipping (use --force to recompute)")
             return {**old, "skipped": True}
 

@@ -26,6 +26,7 @@ differentiates in κ and d (fixed node count; gradients finite at κ = 0).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -117,12 +118,17 @@ def _nodes(kappa, d, n_nodes: int):
     # (where c is small but the weights depend on it through (d-2)·log sin θ with d up to 1e6).
     phi_star = jnp.arctan2(c_star, s_star)
     cos_theta = jnp.sin(phi_star - delta)
+    # sin and cos of the midpoint (θ + θ*)/2, from whichever of θ*, π/2 - θ* is the smaller angle
+    low = theta_star <= 0.25 * np.pi
+    mid = theta_star + 0.5 * delta
     comp_mid = phi_star - 0.5 * delta  # π/2 - (θ + θ*)/2
+    sin_mid = jnp.where(low, jnp.sin(mid), jnp.cos(comp_mid))
+    cos_mid = jnp.where(low, jnp.cos(mid), jnp.sin(comp_mid))
     sin_half_delta = jnp.sin(0.5 * delta)
     # κ(cos θ - cos θ*) and (d-2)(log sin θ - log s_ref), both without cancellation
-    d_cos = -2.0 * jnp.cos(comp_mid) * sin_half_delta
+    d_cos = -2.0 * sin_mid * sin_half_delta
     s_ref = jnp.where(has_s, s_star, 1.0)
-    rm1 = 2.0 * jnp.sin(comp_mid) * sin_half_delta / s_ref  # sin θ / sin θ* - 1 when has_s
+    rm1 = 2.0 * cos_mid * sin_half_delta / s_ref  # sin θ / sin θ* - 1 when has_s
     use_rel = has_s & (jnp.abs(rm1) < 0.5)
     d_logsin = jnp.where(use_rel, jnp.log1p(jnp.where(use_rel, rm1, 0.0)), jnp.log(sin_theta) - jnp.log(s_ref))
     log_w = log_wl + kappa * d_cos + dm2 * d_logsin
@@ -161,11 +167,13 @@ def _moments(kappa, d, n_nodes):
     s0 = jnp.sum(wgt)
     # E[c] = E_u[c(e^{κc} - 1)]/M: integrand c·(1 - e^{-κc}) ≥ 0 relative to e^{κc} weights
     # written as κ·Σ c²·(1 - e^{-κc})/(κc) so that tiny κ does not underflow
+    # (for c < 0 as e^{log w - κc}(1 - e^{κc})/(-κc): e^{-κc} alone would overflow)
     x = kappa * nd["cos"]
     nz = x != 0.0
     xs = jnp.where(nz, x, 1.0)
-    e1 = jnp.where(nz, -jnp.expm1(-xs) / xs, 1.0)
-    A = kappa * (jnp.sum(wgt * nd["cos"] ** 2 * e1) / s0)
+    e1 = jnp.where(nz, -jnp.expm1(-jnp.abs(xs)) / jnp.abs(xs), 1.0)
+    w_e1 = jnp.exp(nd["log_w"] + jnp.where(x < 0.0, -x, 0.0)) * e1
+    A = kappa * (jnp.sum(w_e1 * nd["cos"] ** 2) / s0)
     C = jnp.sum(wgt * nd["one_m_cos"]) / s0
     log_norm = _log_normaliser(d)
     Lc = log_norm - nd["g_star"] - jnp.log(s0)  # κ - log M = -log E_u[e^{-κ(1-c)}]
@@ -184,9 +192,14 @@ def _broadcast_vmap(fn, kappa, d):
     return jax.tree_util.tree_map(lambda v: v.reshape(shape + v.shape[1:]), out)
 
 
+@partial(jax.jit, static_argnums=2)
+def _moments_jit(kappa, d, n_nodes):
+    return _broadcast_vmap(lambda k, dd: _moments(k, dd, n_nodes), kappa, d)
+
+
 def _moments_all(kappa, d, n_nodes):
     kappa, d = _prepare(kappa, d)
-    return kappa, d, _broadcast_vmap(lambda k, dd: _moments(k, dd, n_nodes), kappa, d)
+    return kappa, d, _moments_jit(kappa, d, int(n_nodes))
 
 
 def vmf_mean_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_NODES) -> Float[Array, "..."]:
@@ -232,7 +245,11 @@ def vmf_expectation(
     it falls below ~1e-22·E[1].
     """
     kappa, d = _prepare(kappa, d)
+    return _expectation_jit(fn, kappa, d, int(n_nodes))
 
+
+@partial(jax.jit, static_argnums=(0, 3))
+def _expectation_jit(fn, kappa, d, n_nodes):
     def one(k, dd):
         nd = _nodes(k, dd, n_nodes)
         wgt = jnp.exp(nd["log_w"])

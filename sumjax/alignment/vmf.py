@@ -54,17 +54,27 @@ def _kl_from_core(kappa, nu, R, C, L, Lc):
     return jnp.where(kappa <= nu + 1.0, kappa * R - L, Lc - kappa * C)
 
 
+# The kernels are jitted (validation stays eager, outside): an eager call then costs one
+# cached compilation per shape/dtype instead of op-by-op dispatch of the recurrence loop.
+@jax.jit
 def _kl_raw(kappa, d):
     nu = 0.5 * d - 1.0
     return _kl_from_core(kappa, nu, *vmf_core(kappa, nu))
 
 
+@jax.jit
 def _mean_raw(kappa, d):
     return vmf_core(kappa, 0.5 * d - 1.0)[0]
 
 
+@jax.jit
 def _complement_raw(kappa, d):
     return vmf_core(kappa, 0.5 * d - 1.0)[1]
+
+
+@jax.jit
+def _log_mgf_raw(kappa, d):
+    return vmf_core(kappa, 0.5 * d - 1.0)[2]
 
 
 # --------------------------------------------------------------------------- forward maps
@@ -97,7 +107,7 @@ def vmf_log_mgf(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     (float64) for d ∈ [2, 2e6], κ ∈ [0, 1e8]. Its κ-derivative is `vmf_mean`.
     """
     kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
-    return vmf_core(kappa, 0.5 * d - 1.0)[2]
+    return _log_mgf_raw(kappa, d)
 
 
 def vmf_kl(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
@@ -151,6 +161,7 @@ def _mean_residual(c):
     return fun
 
 
+@jax.jit
 def _solve_kappa_from_mean(c, d):
     pos = c > 0
     cs = jnp.where(pos, c, 0.5)
@@ -205,6 +216,7 @@ def _kl_residual(target_log):
     return fun
 
 
+@jax.jit
 def _solve_kappa_from_kl(D, d):
     pos = D > 0
     Ds = jnp.where(pos, D, 1.0)

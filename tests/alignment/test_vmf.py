@@ -1,0 +1,281 @@
+"""vMF tilt of the cosine law (Bessel route): against mpmath / SciPy, gradients against
+finite differences, inverses by round trip, monotonicity by hypothesis, errors on bad input.
+The independent quadrature route is compared in test_quadrature.py."""
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.special as sc
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sumjax.alignment import (
+    kappa_from_kl,
+    kappa_from_mean,
+    required_divergence,
+    vmf_kl,
+    vmf_log_mgf,
+    vmf_mean,
+    vmf_mean_complement,
+    vmf_mean_complement_from_kl,
+    vmf_mean_from_kl,
+)
+
+mp.mp.dps = 40
+
+
+def _ref_bessel(kappa, d):
+    """(A, 1-A, log M, D) from mpmath.besseli at 40 digits."""
+    k, nu = mp.mpf(kappa), mp.mpf(d) / 2 - 1
+    iv, iv1 = mp.besseli(nu, k), mp.besseli(nu + 1, k)
+    A = iv1 / iv
+    L = mp.loggamma(nu + 1) + nu * mp.log(2 / k) + mp.log(iv)
+    return float(A), float(1 - A), float(L), float(k * A - L)
+
+
+def _ref_integral(kappa, d):
+    """(A, 1-A, log M, D) for large d from mpmath.quad over the cosine law, split at the mode."""
+    d, k = mp.mpf(d), mp.mpf(kappa)
+    a = (d - 3) / 2
+    q = (d - 2) + mp.sqrt((d - 2) ** 2 + 4 * k * k)
+    cs = 2 * k / q
+    f0 = a * mp.log1p(-cs * cs) + k * cs
+
+    def dens(c):
+        return mp.exp(a * mp.log1p(-c * c) + k * c - f0)
+
+    s = 1 / mp.sqrt(2 * a * (1 + cs * cs) / (1 - cs * cs) ** 2)
+    pts = sorted({mp.mpf(-1), mp.mpf(1)} | {max(mp.mpf(-1), min(mp.mpf(1), cs + j * s)) for j in (-40, -10, -3, 0, 3, 10, 40)})
+    Z = mp.quad(dens, pts)
+    A = mp.quad(lambda c: c * dens(c), pts) / Z
+    C = mp.quad(lambda c: (1 - c) * dens(c), pts) / Z
+    log_beta = mp.loggamma(mp.mpf(1) / 2) + mp.loggamma((d - 1) / 2) - mp.loggamma(d / 2)
+    L = mp.log(Z) + f0 - log_beta
+    return float(A), float(C), float(L), float(k * A - L)
+
+
+_f64 = jax.jit(lambda k, d: (vmf_mean(k, d), vmf_mean_complement(k, d), vmf_log_mgf(k, d), vmf_kl(k, d)))
+
+_BESSEL_POINTS = [
+    (k, d)
+    for d in (2.0, 2.5, 3.0, 4.7, 12.0, 101.0, 2002.0)
+    for k in (1e-6, 0.3, 1.0, 7.5, 40.0, 41.0, 250.0, 1e4, 1e7)
+]
+_INTEGRAL_POINTS = [(1e3, 1e6), (1e5, 1e6), (1e7, 1e6), (1e7, 1e5), (3.0, 1e4)]
+
+
+def test_against_mpmath_besseli():
+    k, d = (np.array(v) for v in zip(*_BESSEL_POINTS))
+    got = np.array(_f64(jnp.asarray(k), jnp.asarray(d)))
+    ref = np.array([_ref_bessel(*p) for p in _BESSEL_POINTS]).T
+    rel = np.abs(got - ref) / np.abs(ref)
+    assert rel.max() < 5e-13, rel.max()
+
+
+def test_against_mpmath_integral_large_d():
+    # ν ≈ 5·10⁵ and κ up to 10⁷, where mpmath.besseli does not converge.
+    k, d = (np.array(v) for v in zip(*_INTEGRAL_POINTS))
+    got = np.array(_f64(jnp.asarray(k), jnp.asarray(d)))
+    ref = np.array([_ref_integral(*p) for p in _INTEGRAL_POINTS]).T
+    rel = np.abs(got - ref) / np.abs(ref)
+    assert rel.max() < 1e-12, rel.max()
+
+
+def test_against_scipy_ive():
+    k = np.geomspace(1e-3, 3e4, 40)
+    for d in (2.0, 3.0, 6.5, 50.0):
+        nu = d / 2 - 1
+        ref = sc.ive(nu + 1, k) / sc.ive(nu, k)
+        np.testing.assert_allclose(np.asarray(vmf_mean(k, d)), ref, rtol=1e-13)
+        # log M = lgamma(ν+1) + ν log(2/κ) + log ive + κ, where it does not cancel (κ ≫ 1)
+        big = k > 10 * (nu + 1)
+        refL = sc.gammaln(nu + 1) + nu * np.log(2 / k) + np.log(sc.ive(nu, k)) + k
+        np.testing.assert_allclose(np.asarray(vmf_log_mgf(k, d))[big], refL[big], rtol=1e-13)
+
+
+def test_small_kappa_series():
+    # M = ₀F₁(; d/2; κ²/4) = 1 + κ²/(2d) + κ⁴/(8d(d+2)) + ...: relative accuracy as κ → 0
+    d = np.array([2.0, 3.0, 10.0, 1e6])
+    for k in (1e-300, 1e-100, 1e-8):
+        x = k * k / (2 * d)
+        np.testing.assert_allclose(np.asarray(vmf_log_mgf(k, d)), x, rtol=1e-14)
+        np.testing.assert_allclose(np.asarray(vmf_kl(k, d)), x, rtol=1e-14)  # D ≈ κ²/(2d)
+        np.testing.assert_allclose(np.asarray(vmf_mean(k, d)), k / d, rtol=1e-14)
+        np.testing.assert_allclose(np.asarray(vmf_mean_complement(k, d)), 1.0 - k / d, rtol=1e-14)
+    assert np.all(np.asarray(_f64(jnp.zeros(4), jnp.asarray(d))[0]) == 0.0)
+
+
+def test_huge_kappa_complement_is_relative():
+    # 1 - A ≈ (d-1)/(2κ) → 0 while A → 1: compare relatively with mpmath
+    k = np.array([1e9, 1e12, 1e15])
+    for d in (2.0, 3.0, 7.0):
+        ref = [_ref_bessel(kk, d)[1] for kk in k]
+        np.testing.assert_allclose(np.asarray(vmf_mean_complement(k, d)), ref, rtol=1e-13)
+
+
+def test_float32_accuracy_and_dtype():
+    k = np.array([0.0, 1e-6, 0.5, 30.0, 45.0, 1e3, 1e5, 1e7])
+    d = np.array([2.0, 2.5, 3.0, 10.0, 1e3, 1e4, 1e6, 2.0])
+    ref = [np.asarray(v) for v in _f64(jnp.asarray(k), jnp.asarray(d))]
+    got = [vmf_mean, vmf_mean_complement, vmf_log_mgf, vmf_kl]
+    for fn, r in zip(got, ref):
+        out = fn(jnp.asarray(k, jnp.float32), jnp.asarray(d, jnp.float32))
+        assert out.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(out, np.float64), r, rtol=1e-5, atol=1e-30)
+
+
+# ---------------------------------------------------------------- gradients
+
+_grads = jax.jit(
+    jax.vmap(jax.jacfwd(lambda k, d: jnp.stack([vmf_mean(k, d), vmf_mean_complement(k, d), vmf_log_mgf(k, d), vmf_kl(k, d)]), argnums=(0, 1)))
+)
+_grads_rev = jax.jit(jax.vmap(jax.grad(lambda k, d: vmf_kl(k, d) + vmf_mean(k, d), argnums=(0, 1))))
+
+
+def test_gradients_match_finite_differences():
+    k = jnp.array([0.4, 3.0, 39.9, 40.1, 300.0, 2e4, 5e5, 2.0])
+    d = jnp.array([2.01, 2.7, 5.0, 3.0, 150.0, 1e3, 1e6, 1e4])  # d - h must stay ≥ 2
+    gk, gd = _grads(k, d)
+    hk, hd = 1e-6 * k, 1e-6 * d
+    fdk = (jnp.stack(_f64(k + hk, d)) - jnp.stack(_f64(k - hk, d))).T / (2 * hk[:, None])
+    fdd = (jnp.stack(_f64(k, d + hd)) - jnp.stack(_f64(k, d - hd))).T / (2 * hd[:, None])
+    np.testing.assert_allclose(np.asarray(gk), np.asarray(fdk), rtol=1e-6, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(gd), np.asarray(fdd), rtol=1e-6, atol=1e-13)
+    # identities: d log M/dκ = A, dA/dκ = 1 - A² - (d-1)A/κ, dD/dκ = κA', dC/dκ = -dA/dκ
+    A = _f64(k, d)[0]
+    np.testing.assert_allclose(np.asarray(gk[:, 2]), np.asarray(A), rtol=1e-12)
+    ap = 1 - A**2 - (d - 1) * A / k
+    np.testing.assert_allclose(np.asarray(gk[:, 0]), np.asarray(ap), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(gk[:, 3]), np.asarray(k * gk[:, 0]), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(gk[:, 1]), -np.asarray(gk[:, 0]), rtol=1e-12)
+    # reverse mode agrees with forward mode
+    rk, rd = _grads_rev(k, d)
+    np.testing.assert_allclose(np.asarray(rk), np.asarray(gk[:, 3] + gk[:, 0]), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(rd), np.asarray(gd[:, 3] + gd[:, 0]), rtol=1e-12)
+
+
+def test_gradients_finite_at_edges():
+    k = jnp.array([0.0, 0.0, 0.0, 0.0, 1e7, 1e7, 1e-300, 40.0])  # same shape as above: no recompile
+    d = jnp.array([2.0, 3.0, 7.5, 1e6, 2.0, 1e6, 2.0, 2.0])
+    gk, gd = _grads(k, d)
+    assert np.all(np.isfinite(np.asarray(gk))) and np.all(np.isfinite(np.asarray(gd)))
+    # at κ = 0: A' = 1/d, C' = -1/d, (log M)' = 0, D' = 0; nothing depends on d
+    np.testing.assert_allclose(np.asarray(gk[:4, 0]), 1 / np.asarray(d[:4]), rtol=1e-13)
+    assert np.all(np.asarray(gk[:4, 2:]) == 0.0) and np.all(np.asarray(gd[:4]) == 0.0)
+    rk, rd = _grads_rev(k, d)
+    assert np.all(np.isfinite(np.asarray(rk))) and np.all(np.isfinite(np.asarray(rd)))
+
+
+# ---------------------------------------------------------------- properties
+
+_grid_k = jnp.asarray(np.concatenate([[0.0], np.geomspace(1e-4, 1e7, 63)]))
+
+
+@given(st.floats(2.0, 1e6), st.floats(1.0001, 3.0))
+def test_monotone_properties(d, ratio):
+    d = jnp.full_like(_grid_k, d)
+    A, C, L, D = _f64(_grid_k, d)
+    A2 = _f64(_grid_k, d * ratio)[0]
+    assert np.all(np.asarray(A) >= 0) and np.all(np.asarray(A) < 1)
+    assert np.all(np.diff(np.asarray(A)) > 0) and np.all(np.diff(np.asarray(D)) > 0)
+    np.testing.assert_allclose(np.asarray(A + C), 1.0, rtol=1e-15)
+    assert np.all(np.asarray(A2)[1:] < np.asarray(A)[1:])  # decreasing in d
+
+
+# ---------------------------------------------------------------- inverses
+
+_inv_mean = jax.jit(lambda c, d: kappa_from_mean(c, d))
+_inv_kl = jax.jit(lambda D, d: kappa_from_kl(D, d))
+
+
+@given(st.floats(0.0, 0.999999), st.floats(2.0, 1e6))
+def test_kappa_from_mean_round_trip(c, d):
+    k = _inv_mean(jnp.asarray([c, c * 0.5, c**3]), jnp.full(3, d))
+    back = _f64(k, jnp.full(3, d))[0]
+    np.testing.assert_allclose(np.asarray(back), [c, c * 0.5, c**3], rtol=1e-13, atol=1e-300)
+
+
+@given(st.floats(0.0, 20.0), st.floats(2.0, 1e6))
+def test_kappa_from_kl_round_trip(x, d):
+    D = jnp.asarray([x, x * d, 1e-9 * x])  # up to D = 2e7, κ ~ 1e12 (for d = 2 up to e^40)
+    k = _inv_kl(D, jnp.full(3, d))
+    back = _f64(k, jnp.full(3, d))[3]
+    np.testing.assert_allclose(np.asarray(back), np.asarray(D), rtol=1e-12, atol=1e-300)
+
+
+def test_inverse_edges_and_composites():
+    d = jnp.array([2.0, 3.0, 1e6])
+    assert np.all(np.asarray(kappa_from_mean(0.0, d)) == 0) and np.all(np.asarray(kappa_from_kl(0.0, d)) == 0)
+    c = jnp.array([0.3, 0.9, 0.99])
+    Ds = required_divergence(c, d)
+    np.testing.assert_allclose(np.asarray(Ds), np.asarray(vmf_kl(kappa_from_mean(c, d), d)), rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(vmf_mean_from_kl(Ds, d)), np.asarray(c), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(vmf_mean_complement_from_kl(Ds, d)), 1 - np.asarray(c), rtol=1e-11)
+    # small c*: D* ≈ d c*²/2
+    np.testing.assert_allclose(np.asarray(required_divergence(1e-8, d)), np.asarray(d) * 1e-16 / 2, rtol=1e-7)
+    # required divergence is (asymptotically) linear in d, as the SUM text claims
+    big = np.asarray(required_divergence(0.5, jnp.array([1e5, 2e5, 4e5])))
+    np.testing.assert_allclose(big[2] - big[1], 2 * (big[1] - big[0]), rtol=1e-4)
+
+
+def _inverses(x, d):
+    return jnp.stack(
+        [kappa_from_mean(x / 30.0, d), kappa_from_kl(x, d), required_divergence(x / 30.0, d), vmf_mean_from_kl(x, d)]
+    )
+
+
+_inv_vals = jax.jit(jax.vmap(_inverses))
+_inv_grads = jax.jit(jax.vmap(jax.jacfwd(_inverses, argnums=(0, 1))))
+_inv_rev = jax.jit(jax.vmap(jax.grad(lambda x, d: kappa_from_kl(x, d) + kappa_from_mean(x / 30.0, d), argnums=(0, 1))))
+
+
+def test_inverse_gradients_match_finite_differences():
+    x = jnp.array([0.3, 3.0, 15.0, 29.0, 9.0])
+    d = jnp.array([2.02, 3.5, 40.0, 1e4, 1e6])
+    gx, gd = _inv_grads(x, d)
+    hx, hd = 1e-6 * x, 1e-6 * d
+    fdx = (_inv_vals(x + hx, d) - _inv_vals(x - hx, d)) / (2 * hx[:, None])
+    fdd = (_inv_vals(x, d + hd) - _inv_vals(x, d - hd)) / (2 * hd[:, None])
+    np.testing.assert_allclose(np.asarray(gx), np.asarray(fdx), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(gd), np.asarray(fdd), rtol=1e-6, atol=1e-12)
+    # reverse mode (transposed implicit JVP) agrees with forward mode
+    rx, rd = _inv_rev(x, d)
+    np.testing.assert_allclose(np.asarray(rx), np.asarray(gx[:, 1] + gx[:, 0]), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(rd), np.asarray(gd[:, 1] + gd[:, 0]), rtol=1e-12)
+    # at the edge x = 0: dκ/dc = d (finite), dD*/dc* = κ = 0, and the zero d-tangent through
+    # κ(D = 0) (whose true D-derivative is +∞) gives 0, not NaN
+    g0x, g0d = _inv_grads(jnp.zeros(5), jnp.array([2.0, 5.0, 1e6, 3.0, 4.0]))
+    np.testing.assert_allclose(np.asarray(g0x[:, 0]), np.array([2.0, 5.0, 1e6, 3.0, 4.0]) / 30.0, rtol=1e-12)
+    assert np.all(np.asarray(g0x[:, 2]) == 0.0)
+    assert np.all(np.isfinite(np.asarray(g0d))) and np.all(np.asarray(g0d) == 0.0)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "call, word",
+    [
+        (lambda: vmf_mean(-1.0, 3.0), "kappa"),
+        (lambda: vmf_kl(1.0, 1.5), "`d`"),
+        (lambda: vmf_log_mgf(jnp.nan, 3.0), "kappa"),
+        (lambda: vmf_mean_complement(1.0, jnp.inf), "`d`"),
+        (lambda: kappa_from_mean(1.0, 3.0), "`c`"),
+        (lambda: kappa_from_mean(-0.1, 3.0), "`c`"),
+        (lambda: kappa_from_kl(-1e-3, 3.0), "`D`"),
+        (lambda: required_divergence(1.5, 3.0), "c_star"),
+        (lambda: vmf_mean_from_kl(1.0, 0.0), "`d`"),
+    ],
+)
+def test_bad_input_raises_eagerly(call, word):
+    with pytest.raises(ValueError, match=word):
+        call()
+
+
+def test_bad_input_raises_under_jit():
+    with pytest.raises(Exception, match="kappa"):
+        jax.block_until_ready(jax.jit(vmf_kl)(jnp.array(-1.0), jnp.array(3.0)))
+    with pytest.raises(Exception, match="`c`"):
+        jax.block_until_ready(_inv_mean(jnp.array([0.5, 1.2]), jnp.array([3.0, 3.0])))

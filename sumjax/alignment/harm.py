@@ -203,8 +203,12 @@ def per_round_harm(
     D = check_range(jnp.asarray(D, dtype), "D", 0.0)
     d = check_range(jnp.asarray(d, dtype), "d", 2.0)
     beta_a, beta_h = _check_beta(beta_a, beta_h, rectify, False, dtype)
-    kappa = _vmf.kappa_from_kl(D, d)
-    return _pow(_scale(beta_a, beta_h, rectify) * fn.expectation(kappa, d), measure)
+    return _per_round_core(D, d, _scale(beta_a, beta_h, rectify), fn, measure)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _per_round_core(D, d, s, fn, measure):
+    return _pow(s * fn.expectation(_vmf.kappa_from_kl(D, d), d), measure)
 
 
 # --------------------------------------------------------------------------- total harm
@@ -282,6 +286,7 @@ _round_sum_cv.defvjp(_round_sum_fwd, _round_sum_bwd)
 _round_sum = jax.jit(_round_sum_cv, static_argnums=(3, 4, 5))
 
 
+@functools.partial(jax.jit, static_argnums=(3,))
 def _num_rounds(c_star, d, delta, over):
     Dstar = _vmf.required_divergence(c_star, d)
     ok = delta > 0
@@ -340,6 +345,11 @@ def total_harm(
     fn, p, c_star, d, delta, s = _prepare_loop(
         c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integrate_over, method, functional
     )
+    return _total_core(c_star, d, delta, s, fn, p, integrate_over, method, num_nodes)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8))
+def _total_core(c_star, d, delta, s, fn, p, integrate_over, method, num_nodes):
     sp = s if p == 1 else s * s
     pos = sp > 0
     if method == "integral":
@@ -387,6 +397,11 @@ def harm_series(
     fn, p, c_star, d, delta, s = _prepare_loop(
         c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integrate_over, None, functional
     )
+    return _series_core(c_star, d, delta, s, fn, p, integrate_over, num_rounds)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _series_core(c_star, d, delta, s, fn, p, integrate_over, num_rounds):
     N, _ = _num_rounds(c_star, d, delta, integrate_over)
     n = jnp.arange(num_rounds, dtype=delta.dtype)
     D = _round_D(n, delta[..., None], integrate_over)

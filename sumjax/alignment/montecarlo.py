@@ -14,6 +14,7 @@ from its 1-D law (O(1) per draw). Trials are processed ``batch_size`` at a time
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
@@ -84,7 +85,7 @@ def simulate_training(
         if x is not None and (isinstance(x, jax.core.Tracer) or np.ndim(x) != 0):
             raise ValueError(f"argument `{name}` must be a concrete scalar (it fixes the number of rounds)")
     dtype = c_star.dtype
-    Dstar = float(_vmf.required_divergence(c_star, dd))
+    Dstar = float(_jit_required_divergence(c_star, dd))
     dl = float(delta)
     if float(s) == 0.0:
         n_rounds = 0
@@ -94,6 +95,17 @@ def simulate_training(
     if n_rounds > max_rounds:
         raise ValueError(f"the loop needs {n_rounds} rounds, more than `max_rounds`={max_rounds}")
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
+    levels = jnp.asarray(quantile_levels, dtype)
+    return _run(key, dd, delta, s, levels, fn, integrate_over, n_rounds, path, d if path == "vector" else None,
+                num_trials, batch_size)
+
+
+_jit_required_divergence = jax.jit(_vmf.required_divergence)
+
+
+@functools.partial(jax.jit, static_argnums=tuple(range(5, 12)))
+def _run(key, dd, delta, s, levels, fn, integrate_over, n_rounds, path, d, num_trials, batch_size):
+    dtype = delta.dtype
     n = jnp.arange(n_rounds, dtype=dtype)
     D = _round_D(n, delta, integrate_over)
     kappa = _vmf.kappa_from_kl(D, dd)
@@ -120,7 +132,6 @@ def simulate_training(
     keys = jax.random.split(key, num_trials)
     harms = jax.lax.map(trial, keys, batch_size=batch_size)  # (trials, rounds)
     totals = jnp.sum(harms, axis=-1)
-    levels = jnp.asarray(quantile_levels, dtype)
     sd = jnp.std(totals, ddof=1)
     return MonteCarloHarm(
         mean=jnp.mean(totals),

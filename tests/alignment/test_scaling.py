@@ -1,0 +1,126 @@
+"""Scaling with AI scale ξ: the three phases found from the computed log-slope, checked against
+the analytic threshold time and the large-β_A asymptote; gradients against finite differences."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sumjax.alignment import (
+    asymptotic_log_slope,
+    harm_log_slope,
+    harm_vs_scale,
+    harm_vs_time,
+    scale_dimension,
+    scale_power,
+    scaling_phases,
+    total_harm,
+)
+from sumjax.alignment.scaling import CATCH_UP, EXPONENTIAL, LAG
+
+KW = dict(d0=100.0, d1=20.0, beta0=1e-2, alpha=1.0, beta_h=1.0)
+T = jnp.linspace(0.0, 30.0, 61)
+
+
+@pytest.fixture(scope="module")
+def curve():
+    H = jax.jit(lambda t: harm_vs_time(t, 0.5, growth=1.0, **KW))(T)
+    slope = jax.jit(lambda t: harm_log_slope(t, 0.5, growth=1.0, **KW))(T)
+    return np.asarray(H), np.asarray(slope)
+
+
+def test_scale_maps():
+    xi = np.array([0.5, 1.0, 10.0])
+    np.testing.assert_allclose(scale_dimension(xi, 10.0, 3.0), 10 + 3 * np.log(xi), rtol=1e-15)
+    np.testing.assert_allclose(scale_power(xi, 0.1, 1.5), 0.1 * xi**1.5, rtol=1e-14)
+    np.testing.assert_allclose(
+        harm_vs_scale(xi[2], 0.5, **KW), total_harm(0.5, 100 + 20 * np.log(10.0), 0.1, 1.0), rtol=1e-14
+    )
+
+
+def test_three_phases_from_computed_slope(curve):
+    H, slope = curve
+    ph = scaling_phases(T, jnp.asarray(H))
+    labels = np.asarray(ph.labels)
+    # Lag ⇔ β_A(t) ≤ β_H ⇔ t ≤ log(β_H/β₀)/(α g) = log 100 (analytic, not used by the labeller).
+    t_star = np.log(100.0)
+    np.testing.assert_array_equal(labels == LAG, np.asarray(T) <= t_star)
+    assert float(ph.lag_end) == float(T[np.argmax(np.asarray(T) > t_star)])
+    # Then catch-up (non-empty), then exponential to the end (non-empty), in this order.
+    assert np.all(np.diff(labels) >= 0) and np.sum(labels == CATCH_UP) >= 1 and np.sum(labels == EXPONENTIAL) >= 10
+    assert np.all(slope[labels == CATCH_UP] > 1.5 * float(ph.late_slope))
+    # Exponential phase: the slope settles near α g/2 + d₁g/d(t) (H ∝ √β_A·d at large β_A).
+    asym = np.asarray(asymptotic_log_slope(T, d0=100.0, d1=20.0, alpha=1.0))
+    late = labels == EXPONENTIAL
+    np.testing.assert_allclose(slope[-5:], asym[-5:], rtol=0.02)
+    assert np.all(np.abs(slope[late] / asym[late] - 1) < 0.5)
+    # Finite differences (the labeller's) agree with autodiff (second order in the step, 0.5).
+    fd = np.asarray(ph.log_slope)
+    np.testing.assert_allclose(fd[late][2:], slope[late][2:], rtol=5e-3)
+    # Catch-up is "double scaling": its slope exceeds the late value by far at the threshold.
+    first = np.argmax(labels > LAG)
+    assert slope[first] > 3 * asym[first]
+
+
+def test_sqrt_D_phases_have_the_same_shape_with_half_the_d_term():
+    f = jax.jit(lambda t: harm_log_slope(t, 0.5, growth=1.0, integrate_over="sqrt_D", **KW))
+    t = jnp.array([5.0, 28.0, 30.0])
+    s = np.asarray(f(t))
+    asym = np.asarray(asymptotic_log_slope(t, d0=100.0, d1=20.0, alpha=1.0, integrate_over="sqrt_D"))
+    np.testing.assert_allclose(s[1:], asym[1:], rtol=0.02)
+    assert s[0] > 3 * asym[0]
+    Hlag = harm_vs_time(jnp.array([0.0, 4.5]), 0.5, integrate_over="sqrt_D", **KW)
+    assert np.all(np.asarray(Hlag) == 0)
+
+
+def test_phases_jit_vmap_and_custom_late_slope(curve):
+    H, _ = curve
+    f = jax.jit(scaling_phases)
+    ph = f(T, jnp.asarray(H))
+    both = jax.vmap(scaling_phases, (None, 0))(T, jnp.stack([jnp.asarray(H), 2 * jnp.asarray(H)]))
+    np.testing.assert_array_equal(both.labels[0], ph.labels)
+    np.testing.assert_array_equal(both.labels[1], ph.labels)  # log-slope is scale-free
+    # A synthetic curve: H = 0, then e^{2t} (slope 2 everywhere): no catch-up at all.
+    t = jnp.linspace(0, 5, 11)
+    Hs = jnp.where(t < 1.2, 0.0, jnp.exp(2 * t))
+    p2 = scaling_phases(t, Hs)
+    assert set(np.asarray(p2.labels).tolist()) == {LAG, EXPONENTIAL}
+    np.testing.assert_allclose(np.asarray(p2.log_slope)[np.asarray(Hs) > 0], 2.0, rtol=1e-12)
+    p3 = scaling_phases(t, Hs, late_slope=1.0)
+    assert set(np.asarray(p3.labels).tolist()) == {LAG, CATCH_UP}
+
+
+def test_sensitivity_gradients_against_finite_differences():
+    base = dict(xi=300.0, c_star=0.6, d0=50.0, d1=10.0, beta0=0.01, alpha=1.3, beta_h=0.7)
+
+    def H(p):
+        return harm_vs_scale(p["xi"], p["c_star"], d0=p["d0"], d1=p["d1"], beta0=p["beta0"], alpha=p["alpha"], beta_h=p["beta_h"])
+
+    g = jax.jit(jax.grad(H))(base)
+    for name, h in (("alpha", 1e-6), ("beta_h", 1e-6), ("c_star", 1e-6), ("d0", 1e-4), ("d1", 1e-5), ("xi", 1e-3)):
+        up, dn = dict(base), dict(base)
+        up[name] += h
+        dn[name] -= h
+        fd = (H(up) - H(dn)) / (2 * h)
+        np.testing.assert_allclose(g[name], fd, rtol=1e-6, err_msg=name)
+
+
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match="`xi`"):
+        harm_vs_scale(0.0, 0.5, **KW)
+    with pytest.raises(ValueError, match="`alpha`"):
+        harm_vs_scale(2.0, 0.5, **{**KW, "alpha": -1.0})
+    with pytest.raises(ValueError, match="d0 \\+ d1"):
+        harm_vs_scale(1e-3, 0.5, **{**KW, "d0": 5.0})
+    with pytest.raises(ValueError, match="`beta0`"):
+        harm_vs_scale(2.0, 0.5, **{**KW, "beta0": np.nan})
+    with pytest.raises(ValueError, match="`c_star`"):
+        harm_vs_scale(2.0, 1.0, **KW)
+    with pytest.raises(ValueError, match="`growth`"):
+        harm_vs_time(1.0, 0.5, growth=0.0, **KW)
+    with pytest.raises(ValueError, match="catchup_ratio"):
+        scaling_phases(T, jnp.ones_like(T), catchup_ratio=1.0)
+    with pytest.raises(ValueError, match="equal length"):
+        scaling_phases(T, jnp.ones(3))
+    with pytest.raises(ValueError, match="`H`"):
+        scaling_phases(T, -jnp.ones_like(T))

@@ -78,3 +78,23 @@ def test_bad_usage(tmp_path, capsys):
     assert main(["run"]) == 2
     with pytest.raises(SystemExit):
         main(["frobnicate"])
+
+
+def test_every_experiment_has_flags_and_a_valid_full_config(capsys):
+    import dataclasses
+
+    from sumjax.experiments import config_from, get
+
+    for name in EXPERIMENTS:
+        module = get(name)
+        small, full = config_from(module), config_from(module, full=True)
+        assert set(module.FULL) <= {f.name for f in dataclasses.fields(module.Config)}, name
+        assert small != full, name
+        for field in dataclasses.fields(module.Config):
+            assert isinstance(getattr(full, field.name), type(getattr(small, field.name))), (name, field.name)
+        with pytest.raises(SystemExit) as exc:
+            main(["run", name, "--help"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        for flag in ("--seed", "--out", "--float64", "--force", "--full"):
+            assert flag in out, (name, flag)

@@ -40,11 +40,12 @@ class Config:
     mc_dims: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0, 300.0)
     mc_c_star: float = 0.9
     mc_trials: int = 256
+    mc_chunk: int = 8  # values of d per Monte Carlo piece (memory: mc_chunk × trials × rounds)
     chunk: int = 128
 
 
-FULL = {"n_dims": 400, "d_max": 1e6, "mc_dims": (3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4), "mc_trials": 20_000,
-        "chunk": 1200}
+FULL = {"n_dims": 400, "d_max": 1e6, "mc_dims": (3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4), "mc_trials": 10_000,
+        "mc_chunk": 1, "chunk": 1200}
 
 
 def requires() -> None:
@@ -117,7 +118,7 @@ def compute(ctx) -> dict:
         "trials": np.zeros(cfg.mc_trials, np.int8),
     }
     mc = ctx.sweep("monte_carlo", _monte_carlo, {"d": mc_dims.astype(fdt), "index": np.arange(len(mc_dims), dtype=np.int32)},
-                   chunk=len(mc_dims), static=mstatic)
+                   chunk=cfg.mc_chunk, static=mstatic)
     data.update({k: v for k, v in mc.items()})
     data.update(mc_d=mc_dims, mc_rounds_cap=np.asarray(R), mc_trials=np.asarray(cfg.mc_trials),
                 beta_a=np.asarray(cfg.beta_a), mc_c_star=np.asarray(cfg.mc_c_star))

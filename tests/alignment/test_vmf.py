@@ -56,7 +56,27 @@ def _ref_integral(kappa, d):
     return float(A), float(C), float(L), float(k * A - L)
 
 
-_f64 = jax.jit(lambda k, d: (vmf_mean(k, d), vmf_mean_complement(k, d), vmf_log_mgf(k, d), vmf_kl(k, d)))
+def _four(k, d):
+    return jnp.stack([vmf_mean(k, d), vmf_mean_complement(k, d), vmf_log_mgf(k, d), vmf_kl(k, d)])
+
+
+_PAD = 64
+_four_jit = jax.jit(_four)
+
+
+def _padded(fn, *args):
+    """Call a jitted fn on 1-D args padded to a multiple of 64 (valid filler): one compilation
+    serves every call in this file, whatever the number of points."""
+    args = [np.asarray(a, np.float64).ravel() for a in np.broadcast_arrays(*args)]
+    n = args[0].size
+    m = -(-n // _PAD) * _PAD
+    args = [np.concatenate([a, np.full(m - n, fill)]) for a, fill in zip(args, (0.5, 3.0, 3.0))]
+    out = fn(*(jnp.asarray(a) for a in args))
+    return jax.tree_util.tree_map(lambda v: v[..., :n] if v.shape[-1] == m else v[:n], out)
+
+
+def _f64(k, d):
+    return tuple(_padded(_four_jit, k, d))
 
 _BESSEL_POINTS = [
     (k, d)
@@ -100,11 +120,12 @@ def test_small_kappa_series():
     d = np.array([2.0, 3.0, 10.0, 1e6])
     for k in (1e-300, 1e-100, 1e-8):
         x = k * k / (2 * d)
-        np.testing.assert_allclose(np.asarray(vmf_log_mgf(k, d)), x, rtol=1e-14)
-        np.testing.assert_allclose(np.asarray(vmf_kl(k, d)), x, rtol=1e-14)  # D ≈ κ²/(2d)
-        np.testing.assert_allclose(np.asarray(vmf_mean(k, d)), k / d, rtol=1e-14)
-        np.testing.assert_allclose(np.asarray(vmf_mean_complement(k, d)), 1.0 - k / d, rtol=1e-14)
-    assert np.all(np.asarray(_f64(jnp.zeros(4), jnp.asarray(d))[0]) == 0.0)
+        A, C, L, D = (np.asarray(v) for v in _f64(k, d))
+        np.testing.assert_allclose(L, x, rtol=1e-14)
+        np.testing.assert_allclose(D, x, rtol=1e-14)  # D ≈ κ²/(2d)
+        np.testing.assert_allclose(A, k / d, rtol=1e-14)
+        np.testing.assert_allclose(C, 1.0 - k / d, rtol=1e-14)
+    assert np.all(np.asarray(_f64(np.zeros(4), d)[0]) == 0.0)
 
 
 def test_huge_kappa_complement_is_relative():
@@ -119,53 +140,54 @@ def test_float32_accuracy_and_dtype():
     k = np.array([0.0, 1e-6, 0.5, 30.0, 45.0, 1e3, 1e5, 1e7])
     d = np.array([2.0, 2.5, 3.0, 10.0, 1e3, 1e4, 1e6, 2.0])
     ref = [np.asarray(v) for v in _f64(jnp.asarray(k), jnp.asarray(d))]
-    got = [vmf_mean, vmf_mean_complement, vmf_log_mgf, vmf_kl]
-    for fn, r in zip(got, ref):
-        out = fn(jnp.asarray(k, jnp.float32), jnp.asarray(d, jnp.float32))
-        assert out.dtype == jnp.float32
-        np.testing.assert_allclose(np.asarray(out, np.float64), r, rtol=1e-5, atol=1e-30)
+    out = _four_jit(jnp.asarray(k, jnp.float32), jnp.asarray(d, jnp.float32))
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(out, np.float64), np.stack(ref), rtol=1e-5, atol=1e-30)
 
 
 # ---------------------------------------------------------------- gradients
 
-_grads = jax.jit(
-    jax.vmap(jax.jacfwd(lambda k, d: jnp.stack([vmf_mean(k, d), vmf_mean_complement(k, d), vmf_log_mgf(k, d), vmf_kl(k, d)]), argnums=(0, 1)))
-)
-_grads_rev = jax.jit(jax.vmap(jax.grad(lambda k, d: vmf_kl(k, d) + vmf_mean(k, d), argnums=(0, 1))))
+# values and Jacobians in one compiled call (reused for the finite differences)
+# (reverse mode: jacrev = one grad per output)
+_vals_grads = jax.jit(lambda k, d: (_four(k, d), jax.vmap(jax.jacrev(_four, argnums=(0, 1)))(k, d)))
+_grads_fwd = jax.jit(jax.vmap(jax.jacfwd(lambda k, d: vmf_kl(k, d) + vmf_mean(k, d), argnums=(0, 1))))
+
+
+def _grads(k, d):
+    return _padded(_vals_grads, k, d)[1]
 
 
 def test_gradients_match_finite_differences():
-    k = jnp.array([0.4, 3.0, 39.9, 40.1, 300.0, 2e4, 5e5, 2.0])
-    d = jnp.array([2.01, 2.7, 5.0, 3.0, 150.0, 1e3, 1e6, 1e4])  # d - h must stay ≥ 2
-    gk, gd = _grads(k, d)
+    k = np.array([0.4, 3.0, 39.9, 40.1, 300.0, 2e4, 5e5, 2.0])
+    d = np.array([2.01, 2.7, 5.0, 3.0, 150.0, 1e3, 1e6, 1e4])  # d - h must stay ≥ 2
+    gk, gd = (np.asarray(g) for g in _grads(k, d))
     hk, hd = 1e-6 * k, 1e-6 * d
-    fdk = (jnp.stack(_f64(k + hk, d)) - jnp.stack(_f64(k - hk, d))).T / (2 * hk[:, None])
-    fdd = (jnp.stack(_f64(k, d + hd)) - jnp.stack(_f64(k, d - hd))).T / (2 * hd[:, None])
-    np.testing.assert_allclose(np.asarray(gk), np.asarray(fdk), rtol=1e-6, atol=1e-13)
-    np.testing.assert_allclose(np.asarray(gd), np.asarray(fdd), rtol=1e-6, atol=1e-13)
+    fdk = (np.stack(_f64(k + hk, d)) - np.stack(_f64(k - hk, d))).T / (2 * hk[:, None])
+    fdd = (np.stack(_f64(k, d + hd)) - np.stack(_f64(k, d - hd))).T / (2 * hd[:, None])
+    np.testing.assert_allclose(gk, fdk, rtol=1e-6, atol=1e-13)
+    np.testing.assert_allclose(gd, fdd, rtol=1e-6, atol=1e-13)
     # identities: d log M/dκ = A, dA/dκ = 1 - A² - (d-1)A/κ, dD/dκ = κA', dC/dκ = -dA/dκ
-    A = _f64(k, d)[0]
-    np.testing.assert_allclose(np.asarray(gk[:, 2]), np.asarray(A), rtol=1e-12)
-    ap = 1 - A**2 - (d - 1) * A / k
-    np.testing.assert_allclose(np.asarray(gk[:, 0]), np.asarray(ap), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(gk[:, 3]), np.asarray(k * gk[:, 0]), rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(gk[:, 1]), -np.asarray(gk[:, 0]), rtol=1e-12)
-    # reverse mode agrees with forward mode
-    rk, rd = _grads_rev(k, d)
-    np.testing.assert_allclose(np.asarray(rk), np.asarray(gk[:, 3] + gk[:, 0]), rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(rd), np.asarray(gd[:, 3] + gd[:, 0]), rtol=1e-12)
+    A = np.asarray(_f64(k, d)[0])
+    np.testing.assert_allclose(gk[:, 2], A, rtol=1e-12)
+    np.testing.assert_allclose(gk[:, 0], 1 - A**2 - (d - 1) * A / k, rtol=1e-6)
+    np.testing.assert_allclose(gk[:, 3], k * gk[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(gk[:, 1], -gk[:, 0], rtol=1e-12)
+    # forward mode agrees with reverse mode
+    fk, fd = _padded(_grads_fwd, k, d)
+    np.testing.assert_allclose(np.asarray(fk), gk[:, 3] + gk[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(fd), gd[:, 3] + gd[:, 0], rtol=1e-12)
 
 
 def test_gradients_finite_at_edges():
-    k = jnp.array([0.0, 0.0, 0.0, 0.0, 1e7, 1e7, 1e-300, 40.0])  # same shape as above: no recompile
-    d = jnp.array([2.0, 3.0, 7.5, 1e6, 2.0, 1e6, 2.0, 2.0])
-    gk, gd = _grads(k, d)
-    assert np.all(np.isfinite(np.asarray(gk))) and np.all(np.isfinite(np.asarray(gd)))
+    k = np.array([0.0, 0.0, 0.0, 0.0, 1e7, 1e7, 1e-300, 40.0])
+    d = np.array([2.0, 3.0, 7.5, 1e6, 2.0, 1e6, 2.0, 2.0])
+    gk, gd = (np.asarray(g) for g in _grads(k, d))
+    assert np.all(np.isfinite(gk)) and np.all(np.isfinite(gd))
     # at κ = 0: A' = 1/d, C' = -1/d, (log M)' = 0, D' = 0; nothing depends on d
-    np.testing.assert_allclose(np.asarray(gk[:4, 0]), 1 / np.asarray(d[:4]), rtol=1e-13)
-    assert np.all(np.asarray(gk[:4, 2:]) == 0.0) and np.all(np.asarray(gd[:4]) == 0.0)
-    rk, rd = _grads_rev(k, d)
-    assert np.all(np.isfinite(np.asarray(rk))) and np.all(np.isfinite(np.asarray(rd)))
+    np.testing.assert_allclose(gk[:4, 0], 1 / d[:4], rtol=1e-13)
+    assert np.all(gk[:4, 2:] == 0.0) and np.all(gd[:4] == 0.0)
+    fk, fd = _padded(_grads_fwd, k, d)
+    assert np.all(np.isfinite(np.asarray(fk))) and np.all(np.isfinite(np.asarray(fd)))
 
 
 # ---------------------------------------------------------------- properties
@@ -175,7 +197,7 @@ _grid_k = jnp.asarray(np.concatenate([[0.0], np.geomspace(1e-4, 1e7, 63)]))
 
 @given(st.floats(2.0, 1e6), st.floats(1.0001, 3.0))
 def test_monotone_properties(d, ratio):
-    d = jnp.full_like(_grid_k, d)
+    d = np.full(_grid_k.shape, d)
     A, C, L, D = _f64(_grid_k, d)
     A2 = _f64(_grid_k, d * ratio)[0]
     assert np.all(np.asarray(A) >= 0) and np.all(np.asarray(A) < 1)
@@ -186,22 +208,30 @@ def test_monotone_properties(d, ratio):
 
 # ---------------------------------------------------------------- inverses
 
-_inv_mean = jax.jit(lambda c, d: kappa_from_mean(c, d))
-_inv_kl = jax.jit(lambda D, d: kappa_from_kl(D, d))
+_inv_mean_jit = jax.jit(kappa_from_mean)
+_inv_kl_jit = jax.jit(kappa_from_kl)
+
+
+def _inv_mean(c, d):
+    return _padded(_inv_mean_jit, c, d)
+
+
+def _inv_kl(D, d):
+    return _padded(_inv_kl_jit, D, d)
 
 
 @given(st.floats(0.0, 0.999999), st.floats(2.0, 1e6))
 def test_kappa_from_mean_round_trip(c, d):
-    k = _inv_mean(jnp.asarray([c, c * 0.5, c**3]), jnp.full(3, d))
-    back = _f64(k, jnp.full(3, d))[0]
+    k = _inv_mean([c, c * 0.5, c**3], d)
+    back = _f64(k, d)[0]
     np.testing.assert_allclose(np.asarray(back), [c, c * 0.5, c**3], rtol=1e-13, atol=1e-300)
 
 
 @given(st.floats(0.0, 20.0), st.floats(2.0, 1e6))
 def test_kappa_from_kl_round_trip(x, d):
-    D = jnp.asarray([x, x * d, 1e-9 * x])  # up to D = 2e7, κ ~ 1e12 (for d = 2 up to e^40)
-    k = _inv_kl(D, jnp.full(3, d))
-    back = _f64(k, jnp.full(3, d))[3]
+    D = np.array([x, x * d, 1e-9 * x])  # up to D = 2e7, κ ~ 1e12 (for d = 2 up to e^40)
+    k = _inv_kl(D, d)
+    back = _f64(k, d)[3]
     np.testing.assert_allclose(np.asarray(back), np.asarray(D), rtol=1e-12, atol=1e-300)
 
 
@@ -226,30 +256,28 @@ def _inverses(x, d):
     )
 
 
-_inv_vals = jax.jit(jax.vmap(_inverses))
-_inv_grads = jax.jit(jax.vmap(jax.jacfwd(_inverses, argnums=(0, 1))))
-_inv_rev = jax.jit(jax.vmap(jax.grad(lambda x, d: kappa_from_kl(x, d) + kappa_from_mean(x / 30.0, d), argnums=(0, 1))))
+# values and reverse-mode Jacobians (transposed implicit JVPs) in one compiled call
+_inv_all = jax.jit(lambda x, d: (jax.vmap(_inverses)(x, d), jax.vmap(jax.jacrev(_inverses, argnums=(0, 1)))(x, d)))
 
 
 def test_inverse_gradients_match_finite_differences():
-    x = jnp.array([0.3, 3.0, 15.0, 29.0, 9.0])
-    d = jnp.array([2.02, 3.5, 40.0, 1e4, 1e6])
-    gx, gd = _inv_grads(x, d)
-    hx, hd = 1e-6 * x, 1e-6 * d
-    fdx = (_inv_vals(x + hx, d) - _inv_vals(x - hx, d)) / (2 * hx[:, None])
-    fdd = (_inv_vals(x, d + hd) - _inv_vals(x, d - hd)) / (2 * hd[:, None])
-    np.testing.assert_allclose(np.asarray(gx), np.asarray(fdx), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(gd), np.asarray(fdd), rtol=1e-6, atol=1e-12)
-    # reverse mode (transposed implicit JVP) agrees with forward mode
-    rx, rd = _inv_rev(x, d)
-    np.testing.assert_allclose(np.asarray(rx), np.asarray(gx[:, 1] + gx[:, 0]), rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(rd), np.asarray(gd[:, 1] + gd[:, 0]), rtol=1e-12)
+    x = np.array([0.3, 3.0, 15.0, 29.0, 9.0, 0.0, 0.0, 0.0])
+    d = np.array([2.02, 3.5, 40.0, 1e4, 1e6, 2.0, 5.0, 1e6])
+    _, (gx, gd) = jax.tree_util.tree_map(np.asarray, _padded(_inv_all, x, d))
+    hx, hd = 1e-6 * x[:5], 1e-6 * d[:5]
+    vals = lambda x, d: np.asarray(_padded(_inv_all, x, d)[0])  # noqa: E731
+    fdx = (vals(x[:5] + hx, d[:5]) - vals(x[:5] - hx, d[:5])) / (2 * hx[:, None])
+    fdd = (vals(x[:5], d[:5] + hd) - vals(x[:5], d[:5] - hd)) / (2 * hd[:, None])
+    np.testing.assert_allclose(gx[:5], fdx, rtol=1e-6)
+    np.testing.assert_allclose(gd[:5], fdd, rtol=1e-6, atol=1e-12)
+    # forward mode (the implicit JVP itself), through jvp
+    tx = jax.jvp(lambda x: _inverses(x, 3.5), (jnp.asarray(3.0),), (jnp.asarray(1.0),))[1]
+    np.testing.assert_allclose(np.asarray(tx), gx[1], rtol=1e-12)
     # at the edge x = 0: dκ/dc = d (finite), dD*/dc* = κ = 0, and the zero d-tangent through
     # κ(D = 0) (whose true D-derivative is +∞) gives 0, not NaN
-    g0x, g0d = _inv_grads(jnp.zeros(5), jnp.array([2.0, 5.0, 1e6, 3.0, 4.0]))
-    np.testing.assert_allclose(np.asarray(g0x[:, 0]), np.array([2.0, 5.0, 1e6, 3.0, 4.0]) / 30.0, rtol=1e-12)
-    assert np.all(np.asarray(g0x[:, 2]) == 0.0)
-    assert np.all(np.isfinite(np.asarray(g0d))) and np.all(np.asarray(g0d) == 0.0)
+    np.testing.assert_allclose(gx[5:, 0], d[5:] / 30.0, rtol=1e-12)
+    assert np.all(gx[5:, 2] == 0.0)
+    assert np.all(np.isfinite(gd[5:])) and np.all(gd[5:] == 0.0)
 
 
 # ---------------------------------------------------------------- bad input
@@ -275,7 +303,12 @@ def test_bad_input_raises_eagerly(call, word):
 
 
 def test_bad_input_raises_under_jit():
+    # (padded to the shapes compiled above, so no new compilation)
     with pytest.raises(Exception, match="kappa"):
-        jax.block_until_ready(jax.jit(vmf_kl)(jnp.array(-1.0), jnp.array(3.0)))
+        jax.block_until_ready(_f64([1.0, -1.0], 3.0))
+    with pytest.raises(Exception, match="`d`"):
+        jax.block_until_ready(_f64(1.0, [3.0, 1.0]))
     with pytest.raises(Exception, match="`c`"):
-        jax.block_until_ready(_inv_mean(jnp.array([0.5, 1.2]), jnp.array([3.0, 3.0])))
+        jax.block_until_ready(_inv_mean([0.5, 1.2], 3.0))
+    with pytest.raises(Exception, match="`D`"):
+        jax.block_until_ready(_inv_kl([0.5, np.nan], 3.0))

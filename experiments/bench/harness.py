@@ -78,7 +78,8 @@ def _block(x):
     return jax.block_until_ready(x)
 
 
-def time_jax(fn: Callable, *args, repeats: int = 5, min_time: float = 0.0, max_time: float = 30.0) -> JaxTiming:
+def time_jax(fn: Callable, *args, repeats: int = 5, min_time: float = 0.0, max_time: float = 30.0,
+             warmup: bool = True) -> JaxTiming:
     """Compile `jax.jit(fn)` for `args` (timed), then time `repeats` steady-state calls.
 
     Keeps calling past `repeats` until `min_time` seconds have been spent, so that very fast kernels get a
@@ -88,17 +89,22 @@ def time_jax(fn: Callable, *args, repeats: int = 5, min_time: float = 0.0, max_t
     t0 = time.perf_counter()
     compiled = jitted.lower(*args).compile()
     compile_s = time.perf_counter() - t0
-    out = _block(compiled(*args))  # warm-up: first execution may allocate buffers
     times = []
     spent = 0.0
-    while len(times) < repeats or spent < min_time:
+    if warmup:
+        out = _block(compiled(*args))  # first execution may allocate buffers
+    else:  # slow kernels: the first execution is one of the timed ones
+        t0 = time.perf_counter()
+        out = _block(compiled(*args))
+        times.append(time.perf_counter() - t0)
+        spent = times[0]
+    # Repeat until `repeats` and `min_time` are met, but stop once `max_time` is spent (slow kernels).
+    while (len(times) < repeats or spent < min_time) and not (times and spent > max_time) and len(times) < 200:
         t0 = time.perf_counter()
         _block(compiled(*args))
         dt = time.perf_counter() - t0
         times.append(dt)
         spent += dt
-        if len(times) >= 200 or (len(times) >= 2 and spent > max_time):
-            break
     return JaxTiming(compile_s, min(times), statistics.median(times), len(times), out)
 
 

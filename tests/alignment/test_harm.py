@@ -79,7 +79,7 @@ def mp_negative_part(k, d):
     return N / Z
 
 
-CASES = [(0.5, 10.0, 2.0, 1.0), (0.9, 3.0, 1.5, 0.5), (0.99, 40.0, 4.0, 1.0), (0.02, 20.0, 2.0, 1.0)]
+CASES = [(0.5, 10.0, 2.0, 1.0), (0.9, 3.0, 1.5, 0.5), (0.99, 40.0, 4.0, 1.0)]
 
 
 @pytest.mark.parametrize("over", ["D", "sqrt_D"])
@@ -236,26 +236,24 @@ def _fd(f, x, h):
 
 @pytest.mark.parametrize("over", ["D", "sqrt_D"])
 def test_gradients_against_finite_differences(over):
-    base = dict(c_star=0.7, d=30.0, beta_a=2.5, beta_h=0.8)
-
-    def H(**kw):
-        p = {**base, **kw}
-        return total_harm(p["c_star"], p["d"], p["beta_a"], p["beta_h"], integrate_over=over)
-
-    for name, h in (("beta_h", 1e-5), ("beta_a", 1e-5), ("c_star", 1e-6), ("d", 1e-4)):
-        g = jax.grad(lambda x: H(**{name: x}))(base[name])
-        fd = _fd(lambda x: H(**{name: x}), base[name], h)
-        np.testing.assert_allclose(g, fd, rtol=2e-6, err_msg=name)
+    H = jax.jit(lambda c, d, ba, bh: total_harm(c, d, ba, bh, integrate_over=over))
+    args = (0.7, 30.0, 2.5, 0.8)
+    g = jax.jit(jax.grad(H, argnums=(0, 1, 2, 3)))(*args)
+    for i, h in enumerate((1e-6, 1e-4, 1e-5, 1e-5)):
+        up = [a + h if j == i else a for j, a in enumerate(args)]
+        dn = [a - h if j == i else a for j, a in enumerate(args)]
+        np.testing.assert_allclose(g[i], (H(*up) - H(*dn)) / (2 * h), rtol=2e-6, err_msg=str(i))
 
 
 def test_sum_method_gradients_against_finite_differences():
     # N = ⌈D*/δ⌉ is locally constant, so the sum is smooth in β_A (via s) and in d, β_H (via δ and F).
-    f = lambda ba, bh, d: total_harm(0.6, d, ba, bh, method="sum")
+    f = jax.jit(lambda ba, bh, d: total_harm(0.6, d, ba, bh, method="sum"))
     args = (2.0, 0.7, 15.0)
     g = jax.grad(f, argnums=(0, 1, 2))(*args)
     for i, h in enumerate((1e-6, 1e-7, 1e-6)):
-        fd = _fd(lambda x: f(*[x if j == i else a for j, a in enumerate(args)]), args[i], h)
-        np.testing.assert_allclose(g[i], fd, rtol=1e-6)
+        up = [a + h if j == i else a for j, a in enumerate(args)]
+        dn = [a - h if j == i else a for j, a in enumerate(args)]
+        np.testing.assert_allclose(g[i], (f(*up) - f(*dn)) / (2 * h), rtol=1e-6)
 
 
 # ----------------------------------------------------------------- transformations, dtypes, edges
@@ -268,12 +266,10 @@ def test_jit_vmap_broadcast():
     assert out.shape == (2, 3)
     v = jax.vmap(lambda c: total_harm(c, 50.0, 2.0, 1.0))(cs)
     np.testing.assert_allclose(out[1], v, rtol=1e-13)
-    vs = jax.vmap(lambda b: total_harm(0.6, 5.0, b, 1.0, method="sum"))(jnp.array([1.5, 2.0, 4.0]))
-    np.testing.assert_allclose(vs[1], total_harm(0.6, 5.0, 2.0, 1.0, method="sum"), rtol=1e-13)
-    ser = jax.jit(lambda b: harm_series(0.6, 5.0, b, 1.0, num_rounds=8).cumulative)(2.0)
-    assert ser.shape == (8,)
-    g = jax.grad(lambda D: per_round_harm(D, 5.0, 2.0, 1.0))(1.0)
-    fd = _fd(lambda D: per_round_harm(D, 5.0, 2.0, 1.0), 1.0, 1e-6)
+    vs = jax.vmap(lambda b: harm_series(0.6, 5.0, b, 1.0, num_rounds=8).cumulative[-1])(jnp.array([1.5, 2.0, 4.0]))
+    np.testing.assert_allclose(vs, [total_harm(0.6, 5.0, b, 1.0, method="sum") for b in (1.5, 2.0, 4.0)], rtol=1e-13)
+    g = jax.jit(jax.grad(lambda D: per_round_harm(D, 5.0, 2.0, 1.0)))(1.0)
+    fd = (per_round_harm(1.0 + 1e-6, 5.0, 2.0, 1.0) - per_round_harm(1.0 - 1e-6, 5.0, 2.0, 1.0)) / 2e-6
     np.testing.assert_allclose(g, fd, rtol=1e-6)
 
 
@@ -287,14 +283,14 @@ def test_float32_stays_accurate():
 
 
 def test_edges_finite_values_and_gradients():
-    cases = [(1e-6, 2.0), (0.9999, 2.0), (0.5, 1e6), (0.9999, 1e6), (1e-6, 1e6)]
-    for cs, d in cases:
-        for over in ("D", "sqrt_D"):
-            f = lambda c, dd, b: total_harm(c, dd, b, 1.0, integrate_over=over)
-            v = f(cs, d, 2.0)
-            gs = jax.grad(f, argnums=(0, 1, 2))(cs, d, 2.0)
-            assert np.isfinite(float(v)) and float(v) > 0
-            assert all(np.isfinite(float(x)) for x in gs), (cs, d, over, gs)
+    cs = jnp.array([1e-6, 0.9999, 0.5, 0.9999, 1e-6])
+    d = jnp.array([2.0, 2.0, 1e6, 1e6, 1e6])
+    for over in ("D", "sqrt_D"):
+        f = lambda c, dd, b: total_harm(c, dd, b, 1.0, integrate_over=over)
+        v = f(cs, d, 2.0)
+        gs = jax.jit(jax.vmap(jax.grad(f, argnums=(0, 1, 2)), (0, 0, None)))(cs, d, 2.0)
+        assert np.all(np.isfinite(v)) and np.all(v > 0)
+        assert all(np.all(np.isfinite(x)) for x in gs), (over, gs)
     # Tiny c*: H ≈ (s/δ)·d·c*²/2 (F ≈ 1 while D* ≈ d c*²/2).
     np.testing.assert_allclose(total_harm(1e-6, 10.0, 4.0, 1.0), 10.0 * 1e-12 / 2, rtol=1e-5)
     # β_A = 0: no action, no harm, finite gradients (rectified and not).

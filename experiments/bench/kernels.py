@@ -1,8 +1,9 @@
 """The benchmarked kernels: each builds its problem at a size, times sumjax and its peer, and compares them.
 
-Every `bench_*` function takes a size name (`tiny`, `small`, `full`) and returns a `harness.Row`. The sumjax
-side is imported lazily, so a kernel whose sumjax code has not landed reports that instead of crashing the run.
-The raw outputs ride along in `row.extra["_outputs"]` (dropped from the JSON) for the smoke test.
+Every `bench_*` function takes a size name (`tiny`, `small`, `full`) and returns a `harness.Row` (or a list of
+rows, one per peer); `run_kernel` always gives a list. The sumjax side is imported lazily, so a kernel whose
+sumjax code is missing reports that instead of crashing the run. The raw outputs ride along in
+`row.extra["_outputs"]` (dropped from the JSON) for the smoke test.
 """
 
 from __future__ import annotations
@@ -147,7 +148,12 @@ def _bench_vmf(which: str, size: str) -> Row:
 
 
 def _mpmath_arbiter(which, kappa, d) -> str:
-    """mpmath's value at one point (40 digits), to say which side a large difference belongs to."""
+    """mpmath's value at one point (40 digits), to say which side a large difference belongs to.
+
+    Only where mpmath's hypergeometric series is quick (d ≤ 1e4, κ ≤ 1e4); elsewhere it can run for minutes.
+    """
+    if d > 1e4 or kappa > 1e4:
+        return ""
     try:
         import mpmath as mp
 

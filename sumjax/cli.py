@@ -29,6 +29,9 @@ def _cmd_reproduce(args) -> int:
     from .experiments import EXPERIMENTS, config_from, get, run_experiment
     from .report import build_report
 
+    from .experiments._base import _is_writer, maybe_initialize_distributed
+
+    maybe_initialize_distributed(args)
     names = list(EXPERIMENTS) if not args.only else list(dict.fromkeys(args.only))
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -42,6 +45,8 @@ def _cmd_reproduce(args) -> int:
                               float64=args.float64, force=args.force, progress=not args.quiet)
         rows.append((name, meta))
     total = time.perf_counter() - t0
+    if not _is_writer():  # pragma: no cover - several hosts: process 0 writes the report
+        return 0
     command = "sumjax " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else None
     path = build_report(args.out, names, command=command, total_wall_s=total)
     print(f"{'experiment':22s} {'status':12s} {'compute s':>9s}")

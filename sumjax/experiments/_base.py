@@ -69,6 +69,23 @@ class Claim:
             raise ValueError(f"argument `verdict` must be one of {HOLDS!r}, {FAILS!r}, {CAVEAT!r}; got {self.verdict!r}")
 
 
+def _is_writer() -> bool:
+    """Only process 0 writes files (several hosts share one output folder)."""
+    import jax
+
+    return jax.process_index() == 0
+
+
+def _sync(tag: str) -> None:
+    """Barrier across processes (no-op on one host), so every process sees the same files."""
+    import jax
+
+    if jax.process_count() > 1:  # pragma: no cover - needs several hosts
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(tag)
+
+
 class Unavailable(RuntimeError):
     """A function an experiment needs is not implemented (yet) in this checkout."""
 
@@ -143,18 +160,22 @@ class Context:
             mapped = sharded_vmap(fn, in_axes=0)
         else:
             mapped = sharded_vmap(fn, in_axes=(0, None))
-        os.makedirs(self.pieces_dir, exist_ok=True)
+        paths = [os.path.join(self.pieces_dir, f"{name}-{i:05d}.npz") for i in range(n_pieces)]
+        # Decide which pieces are finished once, after a barrier: on several hosts every process
+        # must take part in the same (collective) computations.
+        _sync(f"sweep-{self.label}-{name}")
+        finished = [os.path.exists(path) for path in paths]
         pieces = []
-        bar = _io.Progress(n_pieces, f"{self.label}:{name}", enabled=self.progress)
-        for i in range(n_pieces):
-            path = os.path.join(self.pieces_dir, f"{name}-{i:05d}.npz")
-            if os.path.exists(path):
+        bar = _io.Progress(n_pieces, f"{self.label}:{name}", enabled=self.progress and _is_writer())
+        for i, path in enumerate(paths):
+            if finished[i]:
                 piece = _io.load_npz(path)
             else:
                 rows = {k: v[i * chunk : (i + 1) * chunk] for k, v in padded.items()}
                 out = mapped(rows) if static is None else mapped(rows, static)
                 piece = {k: np.asarray(v) for k, v in out.items()}
-                _io.save_npz(path, piece)
+                if _is_writer():
+                    _io.save_npz(path, piece)
             pieces.append(piece)
             bar.update()
         return {k: np.concatenate([p[k] for p in pieces])[:n] for k in pieces[0]}
@@ -200,6 +221,7 @@ def run_experiment(
     cfg_dict = _config_dict(cfg)
     tag = _tag(cfg_dict, seed, dtype_name)
     p = _paths(out_root, module.NAME)
+    _sync(f"run-{module.NAME}")
     if not force and os.path.exists(p["meta"]):
         try:
             old = _io.load_json(p["meta"])
@@ -225,13 +247,15 @@ def run_experiment(
     except Unavailable as exc:
         log(f"[{module.NAME}] unavailable: {exc}")
         meta.update(status="unavailable", reason=str(exc))
-        _io.save_json(p["meta"], meta)  # not "complete": a later run tries again
+        if _is_writer():
+            _io.save_json(p["meta"], meta)  # not "complete": a later run tries again
         return {**meta, "skipped": False}
 
-    os.makedirs(p["folder"], exist_ok=True)
     ctx = Context(cfg, seed=seed, dtype=None, folder=p["folder"], progress=progress, tag=tag)
-    if force and os.path.isdir(ctx.pieces_dir):
-        shutil.rmtree(ctx.pieces_dir)
+    if _is_writer():
+        os.makedirs(p["folder"], exist_ok=True)
+        if force and os.path.isdir(ctx.pieces_dir):
+            shutil.rmtree(ctx.pieces_dir)
     t0 = time.perf_counter()
     with jax.enable_x64(bool(float64)):
         import jax.numpy as jnp
@@ -243,9 +267,12 @@ def run_experiment(
         except Exception as exc:
             log(f"[{module.NAME}] FAILED: {type(exc).__name__}: {exc}")
             meta.update(status="failed", reason=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-            _io.save_json(p["meta"], meta)
+            if _is_writer():
+                _io.save_json(p["meta"], meta)
             return {**meta, "skipped": False}
     t1 = time.perf_counter()
+    if not _is_writer():  # pragma: no cover - several hosts: process 0 writes the outputs
+        return {**meta, "status": "complete", "skipped": False, "wall_compute_s": round(t1 - t0, 3)}
     _io.save_npz(p["npz"], data)
     _io.save_csv(p["csv"], module.table(data))
     fig = module.plot(data, cfg)
@@ -306,6 +333,16 @@ def add_common_flags(parser: argparse.ArgumentParser, *, default_out: str = "sum
     parser.add_argument("--force", action="store_true", help="recompute even if finished outputs exist")
     parser.add_argument("--full", action="store_true", help="paper-sized sweeps, meant for a GPU")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--distributed", action="store_true",
+                        help="call jax.distributed.initialize() first (several hosts; --out must be a shared folder)")
+
+
+def maybe_initialize_distributed(args) -> None:
+    """`--distributed`: join the multi-host job (coordinator etc. from the cluster environment)."""
+    if getattr(args, "distributed", False):  # pragma: no cover - needs several hosts
+        import jax
+
+        jax.distributed.initialize()
 
 
 def experiment_main(module, argv=None) -> int:
@@ -314,6 +351,7 @@ def experiment_main(module, argv=None) -> int:
     add_common_flags(parser)
     add_config_flags(parser, module)
     args = parser.parse_args(argv)
+    maybe_initialize_distributed(args)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(module.Config)}
     cfg = config_from(module, full=args.full, **overrides)
     meta = run_experiment(module, cfg, args.out, seed=args.seed, float64=args.float64, force=args.force,

@@ -3,6 +3,7 @@ the training loop, total harm, Monte Carlo, and scaling with AI scale ξ."""
 
 from .cosine import *  # noqa: F401,F403
 from .vmf import *  # noqa: F401,F403
+from .quadrature import *  # noqa: F401,F403
 from .sampling import *  # noqa: F401,F403
 from .harm import *  # noqa: F401,F403
 from .montecarlo import *  # noqa: F401,F403

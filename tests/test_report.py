@@ -17,7 +17,7 @@ from sumjax.report import build_report, collect_claims
 # The two quickest experiments; every other figure goes through the same code path.
 NAMES = ["simplex_penalty", "required_divergence"]
 SMALL = {
-    "simplex_penalty": dict(policy_resolution=8, grid_resolution=10),
+    "simplex_penalty": {},  # default size: the same compiled program as the CLI test
     "required_divergence": dict(c_stars=(0.5,), d_max=1e3, n_dims=12),
 }
 

@@ -97,9 +97,11 @@ def test_experiment_sweep_on_four_devices_matches_one(tmp_path):
     from sumjax.experiments import _io, get, run_experiment
     from sumjax.experiments._base import config_from
 
-    small = dict(policy_resolution=6, grid_resolution=9, chunk=16)  # 55 points: 4 pieces, padded on the last
+    # Default sizes (862 points in 4 pieces of 256, the last padded; the CLI test compiles the same
+    # program in this process), a 4-device mesh in the subprocess.
+    small = {}
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in small.items()]
+    flags = []
     res = subprocess.run([sys.executable, "-m", "sumjax.cli", "run", "simplex_penalty", "--out", str(tmp_path / "four"),
                           "--quiet", *flags], env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr

@@ -249,7 +249,8 @@ def bench_total_harm(size="full") -> Row:
     fail = ""
     if bad.any():
         fail = f"NaN on {bad.mean():.0%} of measured points, from d = {dd[idx][bad].min():.3g}"
-    notes = (f"peer timed on {pt.measured_points} of {n} random grid points" +
+    notes = (f"peer timed on {pt.measured_points} of {n} random grid points "
+             f"(quad raised {peers.quad_warnings()} IntegrationWarnings on its last call)" +
              (" and extrapolated per point" if pt.extrapolated else "") +
              f"; sumjax non-finite on {int((~np.isfinite(ours_all)).sum())} of {n}")
     return _row("total_harm", problem, n, jt, peer_name, pt, ours, theirs, fail, notes)

@@ -10,6 +10,7 @@ rotation matrix that cannot be allocated) they fail the way the real thing does,
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import integrate, optimize, special, stats
@@ -124,12 +125,22 @@ def _total_harm_scalar(c_star: float, d: float, beta_a: float, beta_h: float, re
         a = _vmf_mean_scalar(k, d)
         return (1.0 - a) * k * (1.0 - a * a - (d - 1.0) * a / k)
 
-    val, _ = integrate.quad(integrand, 0.0, k_star, epsabs=0.0, epsrel=1e-10, limit=200)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", integrate.IntegrationWarning)
+        val, _ = integrate.quad(integrand, 0.0, k_star, epsabs=0.0, epsrel=1e-10, limit=200)
+    _QUAD_WARNINGS[0] += len(caught)
     return weight * val / delta
 
 
+_QUAD_WARNINGS = [0]  # IntegrationWarnings raised by the last `total_harm_grid` call
+
+
 def total_harm_grid(c_star, d, beta_a, beta_h, *, rectify=True, cap_delta=True):
-    """Total harm over broadcast arrays, one `quad` per point (Python loop)."""
+    """Total harm over broadcast arrays, one `quad` per point (Python loop).
+
+    `quad`'s IntegrationWarnings (round-off limits) are counted in `peers.quad_warnings()`, not printed.
+    """
+    _QUAD_WARNINGS[0] = 0
     c_star, d, beta_a, beta_h = np.broadcast_arrays(*(np.asarray(x, float) for x in (c_star, d, beta_a, beta_h)))
     out = np.empty(d.shape)
     with np.errstate(all="ignore"):
@@ -138,6 +149,11 @@ def total_harm_grid(c_star, d, beta_a, beta_h, *, rectify=True, cap_delta=True):
                 float(c_star[idx]), float(d[idx]), float(beta_a[idx]), float(beta_h[idx]), rectify, cap_delta
             )
     return out
+
+
+def quad_warnings() -> int:
+    """How many IntegrationWarnings the last `total_harm_grid` call raised."""
+    return _QUAD_WARNINGS[0]
 
 
 # --- Monte Carlo training loop (full vectors) --------------------------------------------------------------------

@@ -218,11 +218,20 @@ def _integral_in_c(c_star, d, fn, p, over, num_nodes):
     """∫₀^{D*} F^p dD = ∫₀^{c*} F(κ(c))^p κ(c) dc   (dD/dc = κ), or for ``over="sqrt_D"``
     ∫₀^{√D*} F^p dr = ∫₀^{c*} F^p κ/(2√D) dc. Both integrands are smooth and bounded on [0, c*]
     (κ(1 − c) → (d − 1)/2 as c → 1; κ/(2√D) → √(d/2) as c → 0), so fixed Gauss–Legendre nodes
-    are accurate for tiny and huge D* alike."""
+    are accurate for tiny and huge D* alike (over √D in u = log(1 − c), see below)."""
     x, w = _gauss_legendre(num_nodes)
     x = jnp.asarray(x, c_star.dtype)
     w = jnp.asarray(w, c_star.dtype)
-    c = 0.5 * c_star[..., None] * (1.0 + x)
+    if over == "sqrt_D":
+        # √D grows like √log(1/(1 − c)) as c → 1, a weak endpoint singularity: integrate in
+        # u = log(1 − c) ∈ [log(1 − c*), 0] instead (dc = (1 − c) du), smooth at both ends.
+        lo = jnp.log1p(-c_star)[..., None]
+        u = 0.5 * lo * (1.0 - x)
+        c = -jnp.expm1(u)
+        jac = -0.5 * lo * jnp.exp(u)
+    else:
+        c = 0.5 * c_star[..., None] * (1.0 + x)
+        jac = 0.5 * c_star[..., None]
     dd = d[..., None]
     kappa = _vmf.kappa_from_mean(c, dd)
     F = fn.expectation(kappa, dd)
@@ -230,7 +239,7 @@ def _integral_in_c(c_star, d, fn, p, over, num_nodes):
     if over == "sqrt_D":
         D = _vmf.vmf_kl(kappa, dd)
         integrand = integrand / (2.0 * _safe_sqrt(D))
-    return 0.5 * c_star * jnp.sum(w * integrand, axis=-1)
+    return jnp.sum(w * jac * integrand, axis=-1)
 
 
 def _round_D(n, delta, over):
@@ -336,8 +345,10 @@ def total_harm(
     ``method="sum"``: H = Σ_{n<N} h(D_n), the exact count of rounds (N = ⌈D*/δ⌉, or ⌈√(D*/δ)⌉
     over √D); cost O(N); piecewise smooth in β (gradients in δ, d exact; zero in c* since N is an
     integer). ``method="integral"`` (default): H = (1/δ)∫₀^{D*} h dD (or (1/√δ)∫₀^{√D*} h(r²) dr),
-    the smooth continuum limit, by ``num_nodes``-point Gauss–Legendre in c = E[c] (relative error
-    < 1e-12 in float64 measured for d ∈ [2, 1e6], c* ∈ [1e-4, 0.999]); cost O(num_nodes);
+    the smooth continuum limit, by ``num_nodes``-point Gauss–Legendre in c = E[c] (in log(1 − c)
+    over √D). Accuracy (float64, 48 nodes): ≤ 4e-15 relative over D, ≤ 4e-12 over √D against 160
+    nodes for d ∈ [2, 1e6], c* ∈ [1e-4, 0.99999]; ≤ 1e-10 against SciPy quadrature; float32 inputs
+    give float32 results within 4e-7 relative. Cost O(num_nodes);
     gradients in every argument. Sum − integral = O(max harm per round) (Euler–Maclaurin).
 
     c* ∈ (0, 1), real d ≥ 2, β_A, β_H ≥ 0 (β_H required when rectifying or capping); all broadcast.

@@ -9,7 +9,12 @@ bias), with standard error σ/√trials.
 Two paths: ``path="vector"`` draws full d-dimensional vectors (h a random unit vector per
 trial, c = a·h computed as a dot product; O(d) memory per trial); ``path="cosine"`` draws c
 from its 1-D law (O(1) per draw). Trials are processed ``batch_size`` at a time
-(`jax.lax.map`), so memory is O(batch_size·d) whatever the number of trials.
+(`jax.lax.map`), so memory is O(batch_size·d) whatever the number of trials (plus the
+trials × rounds table of realised per-round harm).
+
+Harm is measured in √KL units only: the package's KL measure squares the *expected* per-round
+harm, (s·F)², which has no per-draw realisation with that mean (E[(s·g(c))²] ≠ (s·E g(c))²).
+Custom functionals need their ``pointwise`` g; the default uses the sampler's accurate 1 − c.
 """
 
 from __future__ import annotations

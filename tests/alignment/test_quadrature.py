@@ -44,20 +44,28 @@ def _rel(a, b):
     return np.abs(a - b) / np.where(b == 0, 1.0, np.abs(b))
 
 
+_REF = {}
+
+
+def _grid_f64():
+    if not _REF:  # one evaluation (and one compilation) of the float64 grid, shared
+        _REF["q"], _REF["b"] = (np.asarray(v) for v in _both(jnp.asarray(_KK), jnp.asarray(_DD)))
+    return _REF["q"], _REF["b"]
+
+
 def test_quadrature_matches_bessel_float64():
-    q, b = _both(jnp.asarray(_KK), jnp.asarray(_DD))
-    assert np.all(np.isfinite(np.asarray(q)))
+    q, b = _grid_f64()
+    assert np.all(np.isfinite(q))
     rel = _rel(q, b)
     assert rel.max() < 1e-11, (rel.max(), np.unravel_index(rel.argmax(), rel.shape))
 
 
 def test_quadrature_matches_bessel_float32():
-    keep = (_KK == 0) | (_KK >= 1e-6)  # κ²/(2d) must stay representable in float32
-    k32, d32 = jnp.asarray(_KK[keep], jnp.float32), jnp.asarray(_DD[keep], jnp.float32)
-    q, b = _both(k32, d32)
+    q, b = _both(jnp.asarray(_KK, jnp.float32), jnp.asarray(_DD, jnp.float32))
     assert q.dtype == jnp.float32 and b.dtype == jnp.float32
-    ref = _both(jnp.asarray(_KK[keep]), jnp.asarray(_DD[keep]))[1]
-    assert _rel(q, ref).max() < 1e-5 and _rel(b, ref).max() < 1e-5
+    keep = (_KK == 0) | (_KK >= 1e-6)  # κ²/(2d) must stay representable in float32
+    ref = _grid_f64()[1][:, keep]
+    assert _rel(np.asarray(q)[:, keep], ref).max() < 1e-5 and _rel(np.asarray(b)[:, keep], ref).max() < 1e-5
 
 
 def _scipy_expectation(fn, k, d):
@@ -102,28 +110,39 @@ def test_vmf_expectation_identities():
 
 
 _qgrad = jax.jit(jax.vmap(jax.grad(lambda k, d: vmf_kl_quadrature(k, d) + vmf_mean_quadrature(k, d), argnums=(0, 1))))
-_bgrad = jax.jit(jax.vmap(jax.grad(lambda k, d: vmf_kl(k, d) + vmf_mean(k, d), argnums=(0, 1))))
-_egrad = jax.jit(jax.vmap(jax.grad(lambda k, d: vmf_expectation(lambda c: jnp.maximum(0.0, -c), k, d), argnums=(0, 1))))
-_evals = jax.jit(lambda k, d: vmf_expectation(lambda c: jnp.maximum(0.0, -c), k, d))
+_relu = lambda c: jnp.maximum(0.0, -c)  # noqa: E731
+_evals_grads = jax.jit(
+    lambda k, d: (vmf_expectation(_relu, k, d), jax.vmap(jax.grad(lambda k, d: vmf_expectation(_relu, k, d), argnums=(0, 1)))(k, d))
+)
 
 
 def test_quadrature_gradients():
-    k = jnp.array([0.0, 0.0, 0.5, 3.0, 60.0, 1e4, 1e7, 2e3])
-    d = jnp.array([2.0, 9.0, 2.0, 2.5, 30.0, 1e3, 1e6, 1e6])
-    qk, qd = _qgrad(k, d)
-    bk, bd = _bgrad(k, d)
-    assert np.all(np.isfinite(np.asarray(qk))) and np.all(np.isfinite(np.asarray(qd)))
-    np.testing.assert_allclose(np.asarray(qk), np.asarray(bk), rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(qd), np.asarray(bd), rtol=1e-8, atol=1e-12)
-    # a user harm functional: gradient vs central differences
-    k2, d2 = jnp.array([0.3, 2.0, 8.0]), jnp.array([3.0, 10.0, 4.5])
-    ek, ed = _egrad(k2, d2)
+    # reverse-mode gradients of the quadrature route vs central differences of the Bessel route
+    k = np.array([0.0, 0.0, 0.5, 1e7, 60.0, 1e4, 1e7, 2e3])
+    d = np.array([2.0, 9.0, 2.0, 2.0, 30.0, 1e3, 1e6, 1e6])
+    qk, qd = (np.asarray(g) for g in _qgrad(jnp.asarray(k), jnp.asarray(d)))
+    assert np.all(np.isfinite(qk)) and np.all(np.isfinite(qd))
+    # at κ = 0: D' = 0, A' = 1/d, ∂_d = 0
+    np.testing.assert_allclose(qk[:2], 1 / d[:2], rtol=1e-12)
+    assert np.all(np.abs(qd[:2]) < 1e-14)
+    kk, dd = k[2:], d[2:]
+    hk, hd = 1e-6 * kk, 1e-6 * dd
+    pts_k = np.concatenate([kk + hk, kk - hk, kk, kk])
+    lo = np.maximum(dd - hd, 2.0)  # at d = 2 (allowed) a one-sided difference
+    pts_d = np.concatenate([dd, dd, dd + hd, lo])
+    _, b = (np.asarray(v) for v in _both(jnp.asarray(pts_k), jnp.asarray(pts_d)))
+    f = (b[3] + b[0]).reshape(4, -1)
+    np.testing.assert_allclose(qk[2:], (f[0] - f[1]) / (2 * hk), rtol=1e-6)
+    np.testing.assert_allclose(qd[2:], (f[2] - f[3]) / (dd + hd - lo), rtol=1e-5, atol=1e-9)
+    # a user harm functional E[max(0, -c)]: gradient vs central differences of itself
+    k2, d2 = jnp.array([0.3, 2.0, 8.0, 0.3, 2.0, 8.0, 0.3, 2.0, 8.0]), jnp.array([3.0, 10.0, 4.5] * 3)
     h = 1e-5
-    fdk = (_evals(k2 + h, d2) - _evals(k2 - h, d2)) / (2 * h)
-    fdd = (_evals(k2, d2 + h) - _evals(k2, d2 - h)) / (2 * h)
-    np.testing.assert_allclose(np.asarray(ek), np.asarray(fdk), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(ed), np.asarray(fdd), rtol=1e-6)
-    assert np.asarray(ek).max() < 0  # more alignment, less expected harm
+    step = jnp.array([0.0] * 3 + [h] * 3 + [-h] * 3)
+    v, (ek, ed) = _evals_grads(k2 + step, d2)
+    vd, _ = _evals_grads(k2[:3].repeat(3) * 0 + jnp.tile(k2[:3], 3), d2 + step)
+    np.testing.assert_allclose(np.asarray(ek[:3]), np.asarray((v[3:6] - v[6:]) / (2 * h)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ed[:3]), np.asarray((vd[3:6] - vd[6:]) / (2 * h)), rtol=1e-6)
+    assert np.asarray(ek[:3]).max() < 0  # more alignment, less expected harm
 
 
 def test_scipy_vonmises_fisher_scale_is_covered():
@@ -149,4 +168,4 @@ def test_bad_input():
     with pytest.raises(ValueError, match="n_nodes"):
         vmf_mean_quadrature(1.0, 3.0, n_nodes=2)
     with pytest.raises(Exception, match="kappa"):
-        jax.block_until_ready(_evals(jnp.array([1.0, -2.0, 1.0]), jnp.array([3.0, 3.0, 3.0])))
+        jax.block_until_ready(_evals_grads(jnp.array([1.0, -2.0] + [1.0] * 7), jnp.full(9, 3.0))[0])

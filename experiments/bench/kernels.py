@@ -384,13 +384,21 @@ _MEM_CHILD = textwrap.dedent("""
     from experiments.bench.kernels import _mc_problem, MC_C_STAR
     n, d, rounds, batch = {n}, {d}, {rounds}, {batch}
     beta_a, beta_h = _mc_problem(d, rounds)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    def peak_kib():
+        # VmHWM belongs to this process image (exec starts it afresh); ru_maxrss on Linux can carry the
+        # parent's peak across fork + exec, which hides the child's own growth.
+        try:
+            with open("/proc/self/status") as fh:
+                return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_kib()
     t0 = time.perf_counter()
     r = simulate_training(jax.random.key(0), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path="vector",
                           batch_size=batch)
     jax.block_until_ready(r.mean)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_kib()
     print(json.dumps(dict(n=n, d=d, rounds=rounds, batch=batch, wall_s=wall, base_MiB=base / 1024,
                           peak_MiB=peak / 1024, delta_MiB=(peak - base) / 1024, mean=float(r.mean),
                           stderr=float(r.stderr))))
@@ -398,7 +406,8 @@ _MEM_CHILD = textwrap.dedent("""
 
 
 def montecarlo_memory(n, d, rounds, batch=256) -> dict:
-    """Peak RSS growth of one `simulate_training(path="vector")` call in a fresh process (includes compilation)."""
+    """Peak RSS growth (VmHWM) of one `simulate_training(path="vector")` call in a fresh process, after imports;
+    includes compilation."""
     out = harness.run_in_fresh_process(_MEM_CHILD.format(n=n, d=d, rounds=rounds, batch=batch), timeout=900)
     out["unchunked_MiB"] = n * d * 8 / 2**20  # one (trials, d) float64 array, what an unbatched vmap would hold
     out["scipy_rotation_MiB"] = d * d * 8 / 2**20  # scipy's d×d QR rotation (plus QR workspace)

@@ -130,7 +130,10 @@ def test_quadrature_gradients():
     pts_k = np.concatenate([kk + hk, kk - hk, kk, kk])
     lo = np.maximum(dd - hd, 2.0)  # at d = 2 (allowed) a one-sided difference
     pts_d = np.concatenate([dd, dd, dd + hd, lo])
-    _, b = (np.asarray(v) for v in _both(jnp.asarray(pts_k), jnp.asarray(pts_d)))
+    n = pts_k.size  # padded to the grid's shape: reuses that compilation
+    pad_k = np.concatenate([pts_k, np.ones(_KK.size - n)])
+    pad_d = np.concatenate([pts_d, np.full(_KK.size - n, 3.0)])
+    _, b = (np.asarray(v)[:, :n] for v in _both(jnp.asarray(pad_k), jnp.asarray(pad_d)))
     f = (b[3] + b[0]).reshape(4, -1)
     np.testing.assert_allclose(qk[2:], (f[0] - f[1]) / (2 * hk), rtol=1e-6)
     np.testing.assert_allclose(qd[2:], (f[2] - f[3]) / (dd + hd - lo), rtol=1e-5, atol=1e-9)

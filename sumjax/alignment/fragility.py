@@ -45,7 +45,8 @@ def _cov(cov, d):
     if cov.shape == (d,):
         return check_range(cov, "cov", 0.0, lower_inclusive=False), True
     if cov.shape == (d, d):
-        cov = ensure(cov, ~jnp.all(jnp.isfinite(cov)) | (jnp.max(jnp.abs(cov - cov.T)) > 1e-10 * jnp.max(jnp.abs(cov))),
+        tol = 100 * jnp.finfo(cov.dtype).eps if jnp.issubdtype(cov.dtype, jnp.floating) else 0.0
+        cov = ensure(cov, ~jnp.all(jnp.isfinite(cov)) | (jnp.max(jnp.abs(cov - cov.T)) > tol * jnp.max(jnp.abs(cov))),
                      "argument `cov` must be a finite symmetric matrix")
         cov = ensure(cov, jnp.linalg.eigvalsh(cov)[0] <= 0, "argument `cov` must be positive definite")
         return cov, False

@@ -68,9 +68,9 @@ def ref_total(cs, d, ba, bh, over="D", method="integral", g=lambda c: 1 - c, rec
     return s / np.sqrt(delta) * si.quad(lambda r: F(r * r), 0, np.sqrt(Ds), epsabs=0, epsrel=1e-11, limit=200)[0]
 
 
+@mp.workdps(30)  # scoped: a global mp.dps would leak into other test modules
 def mp_negative_part(k, d):
     """E[max(0, −c)] by 30-digit quadrature in angles (c = −sin θ; c = cos φ for the normaliser)."""
-    mp.mp.dps = 30
     k, d = mp.mpf(k), mp.mpf(d)
     sc = 1 / (k + mp.sqrt(d) + 1)
     pts = lambda hi: sorted({mp.mpf(0), hi, *[min(hi, sc * j) for j in (0.5, 1, 2, 4, 8, 16, 32, 64)]})

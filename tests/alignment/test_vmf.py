@@ -23,9 +23,9 @@ from sumjax.alignment import (
     vmf_mean_from_kl,
 )
 
-mp.mp.dps = 40
 
 
+@mp.workdps(40)  # scoped, so test order cannot change the reference precision
 def _ref_bessel(kappa, d):
     """(A, 1-A, log M, D) from mpmath.besseli at 40 digits."""
     k, nu = mp.mpf(kappa), mp.mpf(d) / 2 - 1
@@ -35,6 +35,7 @@ def _ref_bessel(kappa, d):
     return float(A), float(1 - A), float(L), float(k * A - L)
 
 
+@mp.workdps(40)
 def _ref_integral(kappa, d):
     """(A, 1-A, log M, D) for large d from mpmath.quad over the cosine law, split at the mode."""
     d, k = mp.mpf(d), mp.mpf(kappa)

@@ -133,7 +133,7 @@ def plot(data, cfg):
     bx.semilogy(t[pos], H[pos], "k-", lw=2, label="over D")
     pos_s = data["H_sqrtD"] > 0
     bx.semilogy(t[pos_s], data["H_sqrtD"][pos_s], "k--", lw=1, label="over √D")
-    bx.set_xlabel("time t  (ξ = e^{gt})")
+    bx.set_xlabel(r"time $t$  ($\xi = e^{gt}$)")
     bx.set_ylabel("H (log scale)")
     bx.set_title("log axis")
     bx.legend(fontsize=8, loc="lower right")

@@ -129,8 +129,8 @@ def g(v: Float[Array, "... n1"], w: Float[Array, "... n1"], values) -> Float[Arr
 
 
 def best_policy(w: Float[Array, "... n1"], values) -> PyTree:
-    """π_w in the family's representation: row index (finite), distribution over rows (soft,
-    weight-dependent) or parameters θ_w (parametric)."""
+    """π_w in the family's representation: row index (finite; the first on ties), distribution
+    over rows (soft, weight-dependent) or parameters θ_w (parametric)."""
     family = as_policy_family(values)
     return _run(_op_best, family, _weights(w, family, "w"))
 
@@ -153,7 +153,8 @@ def f(w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
 
 def grad_f(w: Float[Array, "... n1"], values) -> Float[Array, "... n1"]:
     """∇f(w) by autodiff. Danskin: equals V(π_w) where π_w is unique (softmax-weighted value
-    for the soft family). Only its component along the simplex (Σ = 0) is intrinsic."""
+    for the soft family; the mean of the tied rows, a subgradient, at a tie of the finite family,
+    like `policy_value`). Only its component along the simplex (Σ = 0) is intrinsic."""
     family = as_policy_family(values)
     return _run(_op_grad_f, family, _weights(w, family, "w"))
 

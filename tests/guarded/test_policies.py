@@ -16,9 +16,14 @@ from sumjax.guarded import (
     SoftPolicies,
     WeightDependentPolicies,
     as_policy_family,
+    best_policy,
+    check_forced_update,
+    check_supporting_hyperplane,
+    grad_f,
     sample_simplex,
 )
 from sumjax.guarded import f as guarded_f
+from sumjax.guarded import g as guarded_g
 
 M, N1 = 12, 4
 seeds = st.integers(0, 2**31 - 1)
@@ -44,6 +49,71 @@ def test_finite_f_is_brute_force_max_and_gradient_is_danskin(seed):
     np.testing.assert_allclose(fv, scores.max(1), rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(val, V[scores.argmax(1)], rtol=0, atol=0)
     np.testing.assert_allclose(gv, V[scores.argmax(1)], atol=1e-13)  # ∇f = V(π_w), argmax a.s. unique
+
+
+def _tied_family():
+    """Integer values and a dyadic w, so the scores below are exact: rows 1, 3, 4 tie at w."""
+    w = np.array([0.5, 0.25, 0.125, 0.125])
+    top = np.array([2.0, -1.0, 3.0, 0.0])
+    V = np.array([
+        top - [3, 0, 0, 0],  # below the max by 1.5
+        top,
+        top - [1, 1, 1, 1],  # below by 1
+        top + [1, -2, 0, 0],  # (1, −2, 0, 0)·w = 0: tied
+        top + [0, 0, 1, -1],  # (0, 0, 1, −1)·w = 0: tied
+        top - [0, 4, 0, 0],  # below by 1
+    ])
+    scores = V @ w
+    assert np.sum(scores == scores.max()) == 3 and np.array_equal(np.flatnonzero(scores == scores.max()), [1, 3, 4])
+    return V, w
+
+
+@jax.jit
+def _at_tie(V, w, W):
+    fam = FinitePolicies(V)
+    fw, gw = jax.value_and_grad(fam.f)(w)
+    return fw, gw, fam.value(w), fam.best_policy(w), jax.grad(lambda V_: FinitePolicies(V_).f(w))(V), jax.vmap(fam.f)(W)
+
+
+def test_finite_gradient_at_a_tie_is_the_tie_average_and_a_valid_subgradient():
+    V, w = _tied_family()
+    W = np.random.default_rng(0).dirichlet(np.ones(4), size=512)
+    W = np.concatenate([W, np.eye(4), 0.5 * (w + W[:64])])  # vertices and points near the tie too
+    fw, gw, val, idx, gV, fW = map(np.asarray, _at_tie(jnp.asarray(V), jnp.asarray(w), jnp.asarray(W)))
+    tied = [1, 3, 4]
+    assert fw == (V @ w).max()
+    np.testing.assert_allclose(gw, V[tied].mean(0), rtol=1e-15, atol=0)  # mean of the tied rows
+    np.testing.assert_allclose(val, gw, rtol=1e-15, atol=0)  # V(π_w) = ∇f(w), also at the tie
+    assert idx == 1  # best_policy: first maximiser, as np.argmax
+    # the subgradient inequality f(w') ≥ f(w) + ∇f(w)·(w' − w), with f(w') a brute-force numpy max
+    f_np = (W @ V.T).max(1)
+    assert np.all(f_np >= fw + (W - w) @ gw - 1e-14)
+    np.testing.assert_allclose(fW, f_np, rtol=1e-15, atol=1e-15)
+    # ∂f/∂V: w spread evenly over the tied rows (∂(V_i·w)/∂V_i = w), zero on the others
+    expected = np.zeros_like(V)
+    expected[tied] = w / 3
+    np.testing.assert_allclose(gV, expected, rtol=1e-15, atol=0)
+    # the inequality can fail: a non-maximising row, or the mean of all rows, is no subgradient at w
+    # (V[2] would be: it is V[1] − 1, the same on the tangent space Σ = 0)
+    for wrong in (V[0], V[5], V.mean(0)):
+        assert np.any(f_np < fw + (W - w) @ wrong - 1e-3)
+
+
+def test_finite_ties_in_the_convexity_checks_and_learning_functions():
+    V, w = _tied_family()
+    W = np.random.default_rng(1).dirichlet(np.ones(4), size=64)
+    pts = (np.repeat(w[None], 64, 0), W)
+    rep = check_supporting_hyperplane(FinitePolicies(V), points=pts)
+    assert not bool(rep.violated) and float(rep.worst) <= 1e-14
+    rep = check_forced_update(FinitePolicies(V), points=(W, pts[0]))  # forcing onto the tie: g_w(U) ≤ f(U)
+    assert not bool(rep.violated)
+    np.testing.assert_array_equal(np.asarray(best_policy(pts[0], V)), np.ones(64, int))
+    np.testing.assert_allclose(np.asarray(grad_f(pts[0], V)), np.repeat(V[[1, 3, 4]].mean(0)[None], 64, 0), rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(guarded_f(W, V)), (W @ V.T).max(1), rtol=1e-15, atol=1e-15)
+    # g_w(u) = u·V(π_w) with the tie average: affine in u and touching f at u = w
+    gv = np.asarray(guarded_g(w, W, V))
+    np.testing.assert_allclose(gv, W @ V[[1, 3, 4]].mean(0), rtol=1e-14, atol=1e-15)
+    assert float(guarded_g(w, w, V)) == pytest.approx((V @ w).max(), rel=1e-15)  # the mean's division rounds
 
 
 @given(seeds, st.sampled_from([1e-3, 0.1, 1.0, 10.0]))

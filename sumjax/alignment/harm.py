@@ -218,7 +218,11 @@ def _integral_in_c(c_star, d, fn, p, over, num_nodes):
     """∫₀^{D*} F^p dD = ∫₀^{c*} F(κ(c))^p κ(c) dc   (dD/dc = κ), or for ``over="sqrt_D"``
     ∫₀^{√D*} F^p dr = ∫₀^{c*} F^p κ/(2√D) dc. Both integrands are smooth and bounded on [0, c*]
     (κ(1 − c) → (d − 1)/2 as c → 1; κ/(2√D) → √(d/2) as c → 0), so fixed Gauss–Legendre nodes
-    are accurate for tiny and huge D* alike (over √D in u = log(1 − c), see below)."""
+    are accurate for tiny and huge D* alike (over √D in u = log(1 − c), see below).
+
+    c* and d are NOT pre-broadcast: the nodes are built on c*'s own shape and meet d in
+    `kappa_from_mean`. (Built on the (c*, d) broadcast, a constant c* became a large constant node
+    array whose range check XLA spent seconds constant-folding.)"""
     x, w = _gauss_legendre(num_nodes)
     x = jnp.asarray(x, c_star.dtype)
     w = jnp.asarray(w, c_star.dtype)
@@ -304,7 +308,11 @@ def _num_rounds(c_star, d, delta, over):
     return jax.lax.stop_gradient(N), Dstar
 
 
-def _prepare_loop(c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integrate_over, method, functional):
+def _prepare_loop(c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integrate_over, method, functional,
+                  broadcast_all=True):
+    """Validate and cast to one dtype. ``broadcast_all=False`` leaves (c*, d) and (β_A, β_H) as two
+    separately broadcast pairs: the integral depends on (c*, d) only and is broadcast against the
+    β-dependent scale afterwards (doing it per (β_A, β_H) would repeat the same integrals)."""
     _choice(measure, "measure", ("sqrt_kl", "kl"))
     _choice(integrate_over, "integrate_over", ("D", "sqrt_D"))
     if method is not None:
@@ -315,7 +323,11 @@ def _prepare_loop(c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integr
     c_star = check_range(jnp.asarray(c_star, dtype), "c_star", 0.0, 1.0, lower_inclusive=False, upper_inclusive=False)
     d = check_range(jnp.asarray(d, dtype), "d", 2.0)
     beta_a, beta_h = _check_beta(beta_a, beta_h, rectify, cap, dtype)
-    c_star, d, beta_a, beta_h = jnp.broadcast_arrays(c_star, d, beta_a, beta_h)
+    if broadcast_all:
+        c_star, d, beta_a, beta_h = jnp.broadcast_arrays(c_star, d, beta_a, beta_h)
+    else:
+        jnp.broadcast_shapes(c_star.shape, d.shape, beta_a.shape, beta_h.shape)  # incompatible shapes: fail here
+        beta_a, beta_h = jnp.broadcast_arrays(beta_a, beta_h)
     delta = _step(beta_a, beta_h, cap)
     s = _scale(beta_a, beta_h, rectify)
     s = ensure(s, (s > 0) & (delta <= 0),
@@ -354,7 +366,8 @@ def total_harm(
     c* ∈ (0, 1), real d ≥ 2, β_A, β_H ≥ 0 (β_H required when rectifying or capping); all broadcast.
     """
     fn, p, c_star, d, delta, s = _prepare_loop(
-        c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integrate_over, method, functional
+        c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integrate_over, method, functional,
+        broadcast_all=method != "integral",
     )
     return _total_core(c_star, d, delta, s, fn, p, integrate_over, method, num_nodes)
 
@@ -366,6 +379,7 @@ def _total_core(c_star, d, delta, s, fn, p, integrate_over, method, num_nodes):
     if method == "integral":
         safe_delta = jnp.where(delta > 0, delta, 1.0)
         norm = safe_delta if integrate_over == "D" else _safe_sqrt(safe_delta)
+        # I has the broadcast shape of (c*, d) only; the β-dependent factor broadcasts against it.
         I = _integral_in_c(c_star, d, fn, p, integrate_over, num_nodes)
         return jnp.where(pos, sp * I / norm, 0.0)
     N, _ = _num_rounds(c_star, d, delta, integrate_over)

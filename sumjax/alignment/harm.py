@@ -369,21 +369,28 @@ def total_harm(
         c_star, d, beta_a, beta_h, rectify, cap_delta, measure, integrate_over, method, functional,
         broadcast_all=method != "integral",
     )
-    return _total_core(c_star, d, delta, s, fn, p, integrate_over, method, num_nodes)
-
-
-@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8))
-def _total_core(c_star, d, delta, s, fn, p, integrate_over, method, num_nodes):
-    sp = s if p == 1 else s * s
-    pos = sp > 0
     if method == "integral":
-        safe_delta = jnp.where(delta > 0, delta, 1.0)
-        norm = safe_delta if integrate_over == "D" else _safe_sqrt(safe_delta)
-        # I has the broadcast shape of (c*, d) only; the β-dependent factor broadcasts against it.
+        # Two compiled pieces: the integral, keyed only on the shapes of (c*, d) and the options it
+        # depends on (so eager calls that differ in the β's shapes, `rectify` or `cap_delta` reuse its
+        # compilation), then the cheap β-dependent scale, broadcast against it.
         I = _integral_in_c(c_star, d, fn, p, integrate_over, num_nodes)
-        return jnp.where(pos, sp * I / norm, 0.0)
+        return _scale_integral(I, delta, s, p, integrate_over)
+    return _total_sum(c_star, d, delta, s, fn, p, integrate_over)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _scale_integral(I, delta, s, p, integrate_over):
+    sp = s if p == 1 else s * s
+    safe_delta = jnp.where(delta > 0, delta, 1.0)
+    norm = safe_delta if integrate_over == "D" else _safe_sqrt(safe_delta)
+    return jnp.where(sp > 0, sp * I / norm, 0.0)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6))
+def _total_sum(c_star, d, delta, s, fn, p, integrate_over):
+    sp = s if p == 1 else s * s
     N, _ = _num_rounds(c_star, d, delta, integrate_over)
-    N = jnp.where(pos, N, 0.0)  # no harm per round → nothing to count
+    N = jnp.where(sp > 0, N, 0.0)  # no harm per round → nothing to count
     return sp * _round_sum(delta, d, N, fn, p, integrate_over)
 
 

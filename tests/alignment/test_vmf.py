@@ -129,6 +129,17 @@ def test_small_kappa_series():
     assert np.all(np.asarray(_f64(np.zeros(4), d)[0]) == 0.0)
 
 
+@mp.workdps(40)
+def test_small_kappa_start_order_just_below_threshold():
+    # d slightly below an even integer puts the Debye start order just below 40 while κ → 0;
+    # log M ≈ κ²/(2d) is then tiny and must not pick up the ~1e-14 absolute rounding of the
+    # small-order Stirling correction (it did: 1e-4 relative error).
+    d = np.array([80 - 1e-9, 80 - 1e-12, 60 - 1e-9, 20 - 1e-9])
+    k = np.full(d.shape, 2.031e-4)
+    ref = [float(mp.log(mp.hyp0f1(mp.mpf(dd) / 2, mp.mpf(kk) ** 2 / 4))) for kk, dd in zip(k, d)]
+    np.testing.assert_allclose(np.asarray(_f64(k, d)[2]), ref, rtol=1e-14)
+
+
 def test_huge_kappa_complement_is_relative():
     # 1 - A ≈ (d-1)/(2κ) → 0 while A → 1: compare relatively with mpmath
     k = np.array([1e9, 1e12, 1e15])

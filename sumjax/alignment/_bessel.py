@@ -184,9 +184,7 @@ def _debye(kappa, mu):
     inv_mu = 1.0 / mu
     U, P, Q, U1 = _debye_series(t, inv_mu)
     log_u_ratio = jnp.log1p(-omt * P / U1)  # log(U(t)/U(1))
-    small = z < 1.0
-    zz = jnp.where(small, z, 0.0)  # double-where: z² may overflow in the unused branch
-    quarter_log = jnp.where(small, 0.25 * jnp.log1p(zz * zz), 0.5 * jnp.log(s))  # ¼log(1+z²)
+    quarter_log = 0.5 * jnp.log1p(w)  # ¼log(1+z²) = ½log s, relative as z → 0, no overflow
     log_half_1ps = jnp.log1p(0.5 * w)  # log((1+s)/2)
     # log M = μ(s - 1 - log((1+s)/2)) - ¼log(1+z²) + log(U(t)/U(1)); the Stirling series of
     # log Γ(μ+1) cancels U(1) order by order, which makes log M exactly 0 at κ = 0.
@@ -221,12 +219,12 @@ def vmf_core(kappa, nu):
     n_steps = jnp.clip(jnp.ceil(need), 1.0, float(_N_RECUR))
     R, C, L, Lc = _debye(kappa, nu + n_steps)
 
-    # Top step (every point takes it), from order m = ν + n: log1p directly, since for κ ≥ 40
-    # it is the only step and κR/(2m) can be as large as κ/2.
+    # Top step (every point takes it), from order m = ν + n, in ratio form: for κ ≥ 40 it is
+    # the only step and x = κR/(2m) (log M increases by log1p(x)) can be as large as κ/2.
     m = nu + n_steps
-    inc = jnp.log1p(kappa * R / (2.0 * m))
+    x = kappa * R / (2.0 * m)
     den = 2.0 * m + kappa * R
-    R, C, L, Lc = kappa / den, (2.0 * m - kappa * C) / den, L + inc, Lc - inc
+    R, C = kappa / den, (2.0 * m - kappa * C) / den
 
     # The remaining n - 1 ≤ 39 steps (κ < 40 only), without a log or a division by the carry:
     # with P_m = M_m/M_top (M_{m-1} = M_m + κ²/(4m(m+1)) M_{m+1}), T = R·P and W = C·P,
@@ -246,7 +244,7 @@ def vmf_core(kappa, nu):
 
     E, T, W = jax.lax.fori_loop(0, _N_RECUR - 1, step, (jnp.zeros_like(R), R, C), unroll=3)
     P = 1.0 + E
-    inc = jnp.log1p(E)
+    inc = jnp.log1p(x + E * (1.0 + x))  # log((1 + x)(1 + E)), one log for all n steps
     return T / P, W / P, L + inc, Lc - inc
 
 

@@ -79,10 +79,10 @@ def compute(ctx) -> dict:
     t = np.linspace(0.0, cfg.t_max, cfg.n_times)
     static = {k: np.asarray(getattr(cfg, k), fdt) for k in ("growth", "d0", "d1", "beta0", "alpha", "beta_h", "c_star")}
     out = ctx.sweep("times", _point, {"t": t.astype(fdt)}, chunk=cfg.chunk, static=static)
-    phases = jax.jit(lambda tt, hh: A.scaling_phases(tt, hh, catchup_ratio=cfg.catchup_ratio))(
-        ctx.asarray(t), ctx.asarray(out["H"]))
-    phases_s = jax.jit(lambda tt, hh: A.scaling_phases(tt, hh, catchup_ratio=cfg.catchup_ratio))(
-        ctx.asarray(t), ctx.asarray(out["H_sqrtD"]))
+    # One jitted function for both curves (same shapes): compiled once, not once per lambda.
+    phases_of = jax.jit(lambda tt, hh: A.scaling_phases(tt, hh, catchup_ratio=cfg.catchup_ratio))
+    phases = phases_of(ctx.asarray(t), ctx.asarray(out["H"]))
+    phases_s = phases_of(ctx.asarray(t), ctx.asarray(out["H_sqrtD"]))
     out.update(
         t=t, xi=np.exp(cfg.growth * t), beta_a=cfg.beta0 * np.exp(cfg.alpha * cfg.growth * t),
         d=cfg.d0 + cfg.d1 * cfg.growth * t,

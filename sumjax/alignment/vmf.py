@@ -148,6 +148,14 @@ def _safeguarded_newton(fun, u0, lo, hi, iters: int):
     return u
 
 
+def _partials(raw, kappa, d):
+    """(∂_κ raw, ∂_d raw) at (κ, d), for the implicit-function rules of the inverses below."""
+    one = jnp.ones_like(kappa)
+    _, f_k = jax.jvp(raw, (kappa, d), (one, jnp.zeros_like(d)))
+    _, f_d = jax.jvp(raw, (kappa, d), (jnp.zeros_like(kappa), one))
+    return f_k, f_d
+
+
 def _mean_residual(c):
     """u = log κ  ->  (log A - log(1-A) - logit c, slope), increasing, slope ~1 at both ends."""
     logit_c = jnp.log(c) - jnp.log1p(-c)
@@ -187,9 +195,7 @@ def _kappa_from_mean_jvp(primals, tangents):
     c, d = primals
     dc, dd = tangents
     kappa = _kappa_from_mean(c, d)
-    one = jnp.ones_like(kappa)
-    _, a_k = jax.jvp(_mean_raw, (kappa, d), (one, jnp.zeros_like(d)))
-    _, a_d = jax.jvp(_mean_raw, (kappa, d), (jnp.zeros_like(kappa), one))
+    a_k, a_d = _partials(_mean_raw, kappa, d)
     return kappa, (dc - a_d * dd) / a_k
 
 
@@ -245,9 +251,7 @@ def _kappa_from_kl_jvp(primals, tangents):
     D, d = primals
     dD, dd = tangents
     kappa = _kappa_from_kl(D, d)
-    one = jnp.ones_like(kappa)
-    _, g_k = jax.jvp(_kl_raw, (kappa, d), (one, jnp.zeros_like(d)))
-    _, g_d = jax.jvp(_kl_raw, (kappa, d), (jnp.zeros_like(kappa), one))
+    g_k, g_d = _partials(_kl_raw, kappa, d)
     pos = g_k > 0
     inv = jnp.where(pos, 1.0 / jnp.where(pos, g_k, 1.0), jnp.finfo(kappa.dtype).max)
     g_d = jnp.where(pos, g_d, 0.0)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .learning import _chunk
+from .learning import _map
 from .policies import ParametricPolicies, PolicyFamily, as_policy_family
 from .simplex import check_weights, sample_simplex, tangent_basis
 
@@ -93,15 +93,6 @@ def _sample(key, n1, n, n_sets, dtype):
     return tuple(sample_simplex(k, n1, (n,), dtype=dtype) for k in jax.random.split(key, n_sets))
 
 
-def _vmap(fn, family, *xs, factor: int = 1):
-    """`jax.vmap(fn)(*xs)`, in chunks (`lax.map`) when the batch would hold too many numbers
-    (`factor`: how many times more per point than evaluating f, e.g. n + 1 for a Hessian)."""
-    n, chunk = xs[0].shape[0], max(1, _chunk(family) // factor)
-    if n <= chunk:
-        return jax.vmap(fn)(*xs)
-    return jax.lax.map(lambda a: fn(*a), xs, batch_size=chunk)
-
-
 def _tol(tol, fvals, dtype):
     if tol is not None:
         return jnp.asarray(tol, dtype=dtype)
@@ -144,7 +135,7 @@ def _hyperplane(family, w, wp, tol):
         return fa + jnp.dot(ga, b - a) - fb, fa, fb
 
     # One pass over the pairs: each chunk's scores are still in cache for f(w'), ∇f(w) and the violation.
-    viol, fw, fwp = _vmap(one, family, w, wp)
+    viol, fw, fwp = _map(one, w, wp, family=family)
     return _report("supporting hyperplane", ("w", "w_prime"), viol, (w, wp), _tol(tol, jnp.concatenate([fw, fwp]), fw.dtype))
 
 
@@ -164,8 +155,8 @@ def check_jensen(values, key: PRNGKeyArray | None = None, *, n_chords: int = 512
 def _jensen(family, w, wp, n_t, tol):
     t = (jnp.arange(1, n_t + 1, dtype=w.dtype) / (n_t + 1))[None, :, None]
     mid = (1 - t) * w[:, None, :] + t * wp[:, None, :]
-    fw, fwp = _vmap(family.f, family, w), _vmap(family.f, family, wp)
-    fmid = _vmap(family.f, family, mid.reshape(-1, mid.shape[-1])).reshape(mid.shape[:-1])
+    fw, fwp = _map(family.f, w, family=family), _map(family.f, wp, family=family)
+    fmid = _map(family.f, mid, family=family)
     chord = (1 - t[..., 0]) * fw[:, None] + t[..., 0] * fwp[:, None]
     viol = (fmid - chord).reshape(-1)
     rep = lambda x: jnp.repeat(x, n_t, axis=0)  # noqa: E731
@@ -194,8 +185,8 @@ def _hessian(family, w, tol):
         h = jax.hessian(family.f)(x)
         return jnp.linalg.eigvalsh(basis.T @ h @ basis)[0] if basis.shape[1] else jnp.zeros((), x.dtype)
 
-    fw = _vmap(family.f, family, w)
-    viol = -_vmap(lam_min, family, w, factor=family.n_utilities)
+    fw = _map(family.f, w, family=family)
+    viol = -_map(lam_min, w, family=family, factor=family.n_utilities)
     return _report("tangent Hessian PSD", ("w",), viol, (w,), _tol(tol, fw, fw.dtype))
 
 
@@ -213,17 +204,10 @@ def forced_update_slope(u_t: Float[Array, "... n1"], w_prime: Float[Array, "... 
 
 @eqx.filter_jit
 def _slopes(family, u_t, w_prime):
-    n1 = family.n_utilities
-
     def slope(u, wp):
         return jax.jvp(lambda x: family.g(x, u), (wp,), (wp - u,))[1]
 
-    batch = jnp.broadcast_shapes(u_t.shape[:-1], w_prime.shape[:-1])
-    if batch == ():
-        return slope(u_t, w_prime)
-    u = jnp.broadcast_to(u_t, batch + (n1,)).reshape(-1, n1)
-    wp = jnp.broadcast_to(w_prime, batch + (n1,)).reshape(-1, n1)
-    return _vmap(slope, family, u, wp).reshape(batch)
+    return _map(slope, u_t, w_prime, family=family)
 
 
 def check_forced_update(values, key: PRNGKeyArray | None = None, *, n_pairs: int = 1024, points=None, tol=None) -> ConvexityReport:
@@ -238,8 +222,8 @@ def check_forced_update(values, key: PRNGKeyArray | None = None, *, n_pairs: int
 
 @eqx.filter_jit
 def _forced(family, u, wp, tol):
-    fu = _vmap(family.f, family, u)
-    viol = _vmap(lambda a, b: family.g(b, a), family, u, wp) - fu
+    fu = _map(family.f, u, family=family)
+    viol = _map(lambda a, b: family.g(b, a), u, wp, family=family) - fu
     return _report("forced update <= f(U_t)", ("u_t", "w_prime"), viol, (u, wp), _tol(tol, fu, fu.dtype))
 
 
@@ -255,6 +239,6 @@ def check_penalty_gradient(values, key: PRNGKeyArray | None = None, *, n_pairs: 
 
 @eqx.filter_jit
 def _penalty_gradient(family, u, wp, tol):
-    fu = _vmap(family.f, family, u)
+    fu = _map(family.f, u, family=family)
     viol = _slopes(family, u, wp)
     return _report("penalty gradient <= 0", ("u_t", "w_prime"), viol, (u, wp), _tol(tol, fu, fu.dtype))

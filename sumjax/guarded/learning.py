@@ -56,13 +56,15 @@ def _chunk(family: PolicyFamily) -> int:
     return max(1, _CHUNK_ELEMENTS // max(1, per_point))
 
 
-def _map(fn, *ws, family: PolicyFamily):
-    """Apply `fn` (on single weight vectors) over the broadcast leading axes of `ws`."""
+def _map(fn, *ws, family: PolicyFamily, factor: int = 1):
+    """Apply `fn` (on single weight vectors) over the broadcast leading axes of `ws`, in chunks
+    (`lax.map`) when the batch would hold too many numbers (`factor`: how many times more per
+    point than evaluating f, e.g. n + 1 for a Hessian)."""
     batch = jnp.broadcast_shapes(*(w.shape[:-1] for w in ws))
     if batch == ():
         return fn(*ws)
     flat = [jnp.broadcast_to(w, batch + w.shape[-1:]).reshape(-1, w.shape[-1]) for w in ws]
-    n, chunk = flat[0].shape[0], _chunk(family)
+    n, chunk = flat[0].shape[0], max(1, _chunk(family) // factor)
     if n <= chunk:
         out = jax.vmap(fn)(*flat)
     else:

@@ -23,6 +23,8 @@ __all__ = [
     "check_range",
     "check_simplex",
     "check_shape",
+    "as_float",
+    "float_vector",
 ]
 
 
@@ -113,4 +115,17 @@ def check_shape(x, name: str, shape: tuple, *, what: str = ""):
     if not ok:
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"argument `{name}` must have shape {want}{' ' + what if what else ''}; got {actual}")
+    return x
+
+
+def as_float(x, *others):
+    """`x` as an array of the floating dtype implied by `x` and `others` (ints promote to the default float)."""
+    return jnp.asarray(x, dtype=jnp.result_type(x, *others, float))
+
+
+def float_vector(x, name: str):
+    """`x` as a floating array that must be a non-empty vector (static check, always eager)."""
+    x = as_float(x)
+    if x.ndim != 1 or x.shape[0] < 1:
+        raise ValueError(f"argument `{name}` must be a non-empty vector; got shape {x.shape}")
     return x

@@ -13,13 +13,10 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._validate import check_finite, check_shape
+from ._validate import as_float as _float
+from ._validate import check_finite, check_shape, float_vector
 
 __all__ = ["LinearUtility", "QuadraticUtility", "TabularUtility"]
-
-
-def _float(x, *others):
-    return jnp.asarray(x, dtype=jnp.result_type(x, *others, float))
 
 
 class LinearUtility(eqx.Module):
@@ -85,9 +82,7 @@ class TabularUtility(eqx.Module):
     values: Float[Array, " n"]
 
     def __init__(self, values):
-        v = _float(values)
-        if v.ndim != 1 or v.shape[0] < 1:
-            raise ValueError(f"argument `values` must be a non-empty vector; got shape {v.shape}")
+        v = float_vector(values, "values")
         self.values = check_finite(v, "values")
 
     @property

@@ -15,15 +15,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._validate import check_finite, check_shape, check_simplex, ensure
+from ._validate import as_float as _float
+from ._validate import check_finite, check_shape, check_simplex, ensure, float_vector
 
 __all__ = ["GaussianWorld", "DiscreteWorld", "ParticleWorld"]
-
-
-def _float(x, *others):
-    """`x` as an array of the floating dtype implied by `x` and `others` (ints promote to the default float)."""
-    dtype = jnp.result_type(x, *others, float)
-    return jnp.asarray(x, dtype=dtype)
 
 
 def _safe_log(p):
@@ -135,35 +130,27 @@ class DiscreteWorld(eqx.Module):
     log_probs: Float[Array, " n"]
 
     def __init__(self, log_probs):
-        lp = _float(log_probs)
-        if lp.ndim != 1 or lp.shape[0] < 1:
-            raise ValueError(f"argument `log_probs` must be a non-empty vector; got shape {lp.shape}")
+        lp = float_vector(log_probs, "log_probs")
         lp = _check_log_weights(lp, "log_probs")
         self.log_probs = jax.nn.log_softmax(lp)
 
     @classmethod
     def from_probs(cls, probs) -> DiscreteWorld:
         """From probabilities on the simplex (validated: entries ≥ 0 summing to 1)."""
-        p = _float(probs)
-        if p.ndim != 1 or p.shape[0] < 1:
-            raise ValueError(f"argument `probs` must be a non-empty vector; got shape {p.shape}")
+        p = float_vector(probs, "probs")
         p = check_simplex(p, "probs")
         return cls(_safe_log(p))
 
     @classmethod
     def from_logits(cls, logits) -> DiscreteWorld:
         """P ∝ exp(logits); -inf logits give zero probability."""
-        lg = _float(logits)
-        if lg.ndim != 1 or lg.shape[0] < 1:
-            raise ValueError(f"argument `logits` must be a non-empty vector; got shape {lg.shape}")
+        lg = float_vector(logits, "logits")
         return cls(_check_log_weights(lg, "logits"))
 
     @classmethod
     def from_intrinsic_entropies(cls, s) -> DiscreteWorld:
         """The maximum-entropy world Q ∝ e^s of SUM Appendix 1 (s = intrinsic entropies)."""
-        s = _float(s)
-        if s.ndim != 1 or s.shape[0] < 1:
-            raise ValueError(f"argument `s` must be a non-empty vector; got shape {s.shape}")
+        s = float_vector(s, "s")
         return cls(check_finite(s, "s"))
 
     @property

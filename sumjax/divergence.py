@@ -32,7 +32,7 @@ def _gaussian_kl(p: GaussianWorld, q: GaussianWorld):
     return 0.5 * (jnp.sum(m * m) + jnp.sum(z * z) - p.dim + q.log_det_cov() - p.log_det_cov())
 
 
-def _weights_kl(lp, lq, name_p="p", name_q="q"):
+def _weights_kl(lp, lq):
     """Σ p (log p − log q) for normalised log-probability vectors (inf where q = 0 < p)."""
     return jnp.sum(_xlogy_terms(jnp.exp(lp), lp, lq))
 

@@ -137,7 +137,21 @@ def _check_temperature(temperature):
     return check_range(temperature, "temperature", 0.0)
 
 
-class FinitePolicies(PolicyFamily):
+class _TablePolicies(PolicyFamily):
+    """A family built on a table `values` (m, n+1) of policy value vectors, one row per policy."""
+
+    values: Float[Array, "m n1"]
+
+    @property
+    def n_utilities(self) -> int:
+        return self.values.shape[-1]
+
+    @property
+    def n_policies(self) -> int:
+        return self.values.shape[0]
+
+
+class FinitePolicies(_TablePolicies):
     """Finitely many policies given by their value vectors, the rows of `values` (m, n+1).
 
     f(w) = max_π w·V(π) (piecewise linear, convex); ∇f(w) = V(π_w) (Danskin) wherever the maximiser
@@ -147,18 +161,8 @@ class FinitePolicies(PolicyFamily):
     matrix–vector product's rounding (the tie average adds one division's rounding).
     """
 
-    values: Float[Array, "m n1"]
-
     def __init__(self, values):
         self.values = _check_values(values)
-
-    @property
-    def n_utilities(self) -> int:
-        return self.values.shape[-1]
-
-    @property
-    def n_policies(self) -> int:
-        return self.values.shape[0]
 
     # Scores as w @ valuesᵀ, not values @ w: under vmap the former batches into a row-major
     # (points × policies) product, the latter into a transposed layout that is ~2x slower on CPU.
@@ -175,7 +179,7 @@ class FinitePolicies(PolicyFamily):
         return _tie_max(w @ self.values.T)
 
 
-class SoftPolicies(PolicyFamily):
+class SoftPolicies(_TablePolicies):
     """Entropy-regularised choice among the rows of `values` at temperature τ ≥ 0.
 
     π_w = softmax(values·w/τ) (a distribution over rows); it maximises w·V̄(π) + τ·H(π), so
@@ -185,20 +189,11 @@ class SoftPolicies(PolicyFamily):
     Accurate to rounding for every τ ≥ 0, values and gradients finite from τ = 0 to huge τ.
     """
 
-    values: Float[Array, "m n1"]
     temperature: Float[Array, ""]
 
     def __init__(self, values, temperature):
         self.values = _check_values(values)
         self.temperature = _check_temperature(temperature)
-
-    @property
-    def n_utilities(self) -> int:
-        return self.values.shape[-1]
-
-    @property
-    def n_policies(self) -> int:
-        return self.values.shape[0]
 
     def _solve(self, w):
         return _smooth_max(self.values @ w, self.temperature.astype(jnp.result_type(self.values, w)))
@@ -223,7 +218,7 @@ class SoftPolicies(PolicyFamily):
         return self._solve(w)[0]
 
 
-class WeightDependentPolicies(PolicyFamily):
+class WeightDependentPolicies(_TablePolicies):
     """Policies whose value vectors depend on the agent's own weight w (beyond the text).
 
     V(π; w) = values[π] + coupling[π]·w — the agent's utility affects more than its actions
@@ -234,7 +229,6 @@ class WeightDependentPolicies(PolicyFamily):
     the tangent space, convex when it is positive semidefinite (coupling = 0 is `SoftPolicies`).
     """
 
-    values: Float[Array, "m n1"]
     coupling: Float[Array, "m n1 n1"]
     temperature: Float[Array, ""]
 
@@ -244,10 +238,6 @@ class WeightDependentPolicies(PolicyFamily):
         check_shape(coupling, "coupling", self.values.shape + (self.values.shape[-1],), what="(m, n + 1, n + 1)")
         self.coupling = _finite(coupling, "coupling")
         self.temperature = _check_temperature(temperature)
-
-    @property
-    def n_utilities(self) -> int:
-        return self.values.shape[-1]
 
     def table(self, w) -> Float[Array, "m n1"]:
         """V(π; w) for every policy π, in the world shaped by weight w."""

@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import vmf as _vmf
-from .harm import _prepare_loop, _round_D, one_minus_cosine
+from .harm import _num_rounds, _prepare_loop, _round_D, one_minus_cosine
 from .sampling import _cosine_and_complement, _directions, _vmf_core
 
 __all__ = ["MonteCarloHarm", "simulate_training"]
@@ -90,13 +90,8 @@ def simulate_training(
         if x is not None and (isinstance(x, jax.core.Tracer) or np.ndim(x) != 0):
             raise ValueError(f"argument `{name}` must be a concrete scalar (it fixes the number of rounds)")
     dtype = c_star.dtype
-    Dstar = float(_jit_required_divergence(c_star, dd))
-    dl = float(delta)
-    if float(s) == 0.0:
-        n_rounds = 0
-    else:
-        ratio = Dstar / dl
-        n_rounds = math.ceil(ratio if integrate_over == "D" else math.sqrt(ratio))
+    # The same N as the analytic sum (`total_harm(method="sum")`); no rounds when harm per round is 0.
+    n_rounds = 0 if float(s) == 0.0 else int(_num_rounds(c_star, dd, delta, integrate_over)[0])
     if n_rounds > max_rounds:
         raise ValueError(f"the loop needs {n_rounds} rounds, more than `max_rounds`={max_rounds}")
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
@@ -104,8 +99,6 @@ def simulate_training(
     return _run(key, dd, delta, s, levels, fn, integrate_over, n_rounds, path, d if path == "vector" else None,
                 num_trials, batch_size)
 
-
-_jit_required_divergence = jax.jit(_vmf.required_divergence)
 
 
 @functools.partial(jax.jit, static_argnums=tuple(range(5, 12)))

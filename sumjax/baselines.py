@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._validate import check_range
-from .divergence import _log_weights, _utility_values, kl
+from .divergence import _log_weights, _utility_values, _with_log_weights, kl
 from .worlds import DiscreteWorld, ParticleWorld
 
 __all__ = ["BaselineResult", "best_of_n", "quantilizer"]
@@ -39,7 +39,7 @@ def _cdf_levels(lw, values):
 
 
 def _finish(world, lw_new, values):
-    new = DiscreteWorld(lw_new) if isinstance(world, DiscreteWorld) else ParticleWorld(world.samples, lw_new)
+    new = _with_log_weights(world, lw_new)
     lw = _log_weights(world)
     gain = jnp.sum(jnp.where(lw > -jnp.inf, (jnp.exp(_log_weights(new)) - jnp.exp(lw)) * values, 0.0))
     return BaselineResult(new, kl(new, world), gain)

@@ -115,6 +115,11 @@ def _log_weights(world):
     return world.log_probs if isinstance(world, DiscreteWorld) else world.log_weights
 
 
+def _with_log_weights(world, lw):
+    """The discrete or particle `world` with its (log-)weights replaced by `lw` (renormalised)."""
+    return DiscreteWorld(lw) if isinstance(world, DiscreteWorld) else ParticleWorld(world.samples, lw)
+
+
 def _check_gaussian_utility(world: GaussianWorld, utility):
     if isinstance(utility, (LinearUtility, QuadraticUtility)):
         if utility.dim != world.dim:

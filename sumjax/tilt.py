@@ -19,7 +19,7 @@ from jaxtyping import Array, Bool, Float
 
 from ._root import implicit_root, increasing_root
 from ._validate import check_range
-from .divergence import _check_gaussian_utility, _log_weights, _utility_values, expected_utility
+from .divergence import _check_gaussian_utility, _log_weights, _utility_values, _with_log_weights, expected_utility
 from .utilities import LinearUtility, QuadraticUtility
 from .worlds import DiscreteWorld, GaussianWorld, ParticleWorld
 
@@ -202,13 +202,17 @@ def _value_with_grad_of(value, differentiable):
     return lax.stop_gradient(value) + differentiable - lax.stop_gradient(differentiable)
 
 
+def _whitened_quadratic(world: GaussianWorld, utility: QuadraticUtility):
+    """(M, g): the curvature LᵀAL (symmetrised) and the gradient of U at μ, whitened by Σ = LLᵀ."""
+    L, A = world.chol, utility.A_sym
+    M = L.T @ A @ L
+    return 0.5 * (M + M.T), L.T @ (utility.b - A @ world.mean)
+
+
 def _tilt_gaussian_quadratic(world: GaussianWorld, utility: QuadraticUtility, beta):
     """P' = N((Σ⁻¹+kA)⁻¹(Σ⁻¹μ + kb), (Σ⁻¹+kA)⁻¹), k by the 1-D root on the admissible range Σ⁻¹ + kA ≻ 0."""
     L, mu = world.chol, world.mean
-    A = utility.A_sym
-    M = L.T @ A @ L
-    M = 0.5 * (M + M.T)
-    g = L.T @ (utility.b - A @ mu)  # gradient of U at μ, whitened
+    M, g = _whitened_quadratic(world, utility)
     const = jnp.all(M == 0) & jnp.all(g == 0)
     lam, V = jnp.linalg.eigh(lax.stop_gradient(M))
     h = V.T @ lax.stop_gradient(g)
@@ -241,11 +245,7 @@ def _tilt_scalar(world, utility, beta):
     values = _utility_values(world, utility)
     lw = _log_weights(world)
     lw_new, k, kl, gain, sat = _tilt_weights(lw, values, beta)
-    if isinstance(world, DiscreteWorld):
-        new = DiscreteWorld(lw_new)
-    else:
-        new = ParticleWorld(world.samples, lw_new)
-    return TiltResult(new, k, kl, gain, sat)
+    return TiltResult(_with_log_weights(world, lw_new), k, kl, gain, sat)
 
 
 def tilt(world, utility, power) -> TiltResult:
@@ -294,9 +294,7 @@ def tilt_kl(world, utility, multiplier) -> Float[Array, ""]:
         if isinstance(utility, LinearUtility):
             Ltu = world.chol.T @ utility.u
             return 0.5 * k * k * jnp.sum(Ltu * Ltu)
-        L, A = world.chol, utility.A_sym
-        M = L.T @ A @ L
-        return _quad_kl_basis_free(k, (0.5 * (M + M.T), L.T @ (utility.b - A @ world.mean)))
+        return _quad_kl_basis_free(k, _whitened_quadratic(world, utility))
     lw = _log_weights(world)
     k = check_range(jnp.asarray(multiplier, lw.dtype), "multiplier", 0.0)
     values = _utility_values(world, utility)

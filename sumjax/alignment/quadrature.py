@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validate import check_range
-from .cosine import _log_normaliser, check_dimension
+from .cosine import _log_normaliser
+from .vmf import _prepare
 
 __all__ = [
     "vmf_mean_quadrature",
@@ -62,13 +62,6 @@ def _tanh_sinh(n: int):
     one_m_x = 1.0 / (1.0 + np.exp(2.0 * e))
     w = h * 0.5 * np.pi * np.cosh(t) / (2.0 * np.cosh(e) ** 2)
     return x, one_m_x, w
-
-
-def _prepare(kappa, d):
-    dtype = jnp.result_type(kappa, d, 1.0)
-    kappa = check_range(jnp.asarray(kappa, dtype=dtype), "kappa", 0.0)
-    d = check_dimension(jnp.asarray(d, dtype=dtype))
-    return jnp.broadcast_arrays(kappa, d)
 
 
 def _nodes(kappa, d, n_nodes: int):
@@ -218,7 +211,7 @@ def _moments_jit(kappa, d, n_nodes):
 
 
 def _moments_all(kappa, d, n_nodes):
-    kappa, d = _prepare(kappa, d)
+    kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
     return kappa, d, _moments_jit(kappa, d, int(n_nodes))
 
 
@@ -265,7 +258,7 @@ def vmf_expectation(
     algebraically (raise `n_nodes`). Mass outside the window (< e^{-52} relative to the mode) is
     dropped, e.g. E[max(0, -c)] is returned as 0 once it falls below ~1e-22.
     """
-    kappa, d = _prepare(kappa, d)
+    kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
     return _expectation_jit(fn, kappa, d, int(n_nodes))
 
 

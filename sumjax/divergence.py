@@ -22,6 +22,12 @@ def _xlogy_terms(p, log_p, log_q):
     return jnp.where(pos, p * diff, 0.0)
 
 
+def _safe_sqrt(x):
+    """√x for x ≥ 0 with gradient 0 (not inf/NaN) at x = 0 (double-where)."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
 def _gaussian_kl(p: GaussianWorld, q: GaussianWorld):
     """KL(N(μp,Σp)‖N(μq,Σq)) = ½[tr(Σq⁻¹Σp) + |Lq⁻¹(μq−μp)|² − d + log det Σq − log det Σp]."""
     if p.dim != q.dim:
@@ -178,5 +184,4 @@ def optimisation_amount(kl_value, measure: str = "sqrt_kl") -> Float[Array, "...
         return x
     if measure != "sqrt_kl":
         raise ValueError(f"argument `measure` must be 'sqrt_kl' or 'kl'; got {measure!r}")
-    pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+    return _safe_sqrt(x)

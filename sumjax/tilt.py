@@ -19,7 +19,14 @@ from jaxtyping import Array, Bool, Float
 
 from ._root import implicit_root, increasing_root
 from ._validate import check_range
-from .divergence import _check_gaussian_utility, _log_weights, _utility_values, _with_log_weights, expected_utility
+from .divergence import (
+    _check_gaussian_utility,
+    _log_weights,
+    _safe_sqrt,
+    _utility_values,
+    _with_log_weights,
+    expected_utility,
+)
 from .utilities import LinearUtility, QuadraticUtility
 from .worlds import DiscreteWorld, GaussianWorld, ParticleWorld
 
@@ -50,11 +57,6 @@ def _dtype_of(world):
     if isinstance(world, (DiscreteWorld, ParticleWorld)):
         return _log_weights(world).dtype
     raise TypeError(f"tilt: expected a GaussianWorld, DiscreteWorld or ParticleWorld; got {type(world).__name__}")
-
-
-def _safe_sqrt(x):
-    pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
 # --------------------------------------------------------------------------- reweighting (discrete, particle)

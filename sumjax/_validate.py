@@ -79,19 +79,23 @@ def check_range(
     lo = "-inf" if lower is None else f"{lower:g}"
     hi = "inf" if upper is None else f"{upper:g}"
     interval = f"{'[' if lower_inclusive and lower is not None else '('}{lo}, {hi}{']' if upper_inclusive and upper is not None else ')'}"
-    bad = jnp.isnan(x)
+    # Concrete input is checked in NumPy: no eager jnp dispatch or compile per shape on the hot path.
+    traced = is_traced(x)
+    xp, a = (jnp, x) if traced else (np, np.asarray(x))
+    bad = xp.isnan(a)
     if not allow_inf:
-        bad = bad | jnp.isinf(x)
+        bad = bad | xp.isinf(a)
     if lower is not None:
-        bad = bad | ((x < lower) if lower_inclusive else (x <= lower))
+        bad = bad | ((a < lower) if lower_inclusive else (a <= lower))
     if upper is not None:
-        bad = bad | ((x > upper) if upper_inclusive else (x >= upper))
+        bad = bad | ((a > upper) if upper_inclusive else (a >= upper))
     msg = f"argument `{name}` must lie in {interval}"
-    if not is_traced(x, bad) and bool(np.any(np.asarray(bad))):
-        arr = np.asarray(x)
-        first = arr[np.asarray(bad)].reshape(-1)[0] if arr.ndim else arr.item()
-        raise ValueError(f"{msg}; got {first!r}" + ("" if arr.size == 1 else f" (in array of shape {arr.shape})"))
-    return ensure(x, bad, msg)
+    if traced:
+        return eqx.error_if(x, jnp.any(bad), msg)
+    if np.any(bad):
+        first = a[bad].reshape(-1)[0] if a.ndim else a.item()
+        raise ValueError(f"{msg}; got {first!r}" + ("" if a.size == 1 else f" (in array of shape {a.shape})"))
+    return x
 
 
 def check_simplex(w, name: str, *, atol: float | None = None):
@@ -99,8 +103,9 @@ def check_simplex(w, name: str, *, atol: float | None = None):
     w = jnp.asarray(w)
     if atol is None:
         atol = 1e-6 if w.dtype == jnp.float32 else 1e-9
-    bad = jnp.any(~jnp.isfinite(w), axis=-1) | jnp.any(w < -atol, axis=-1)
-    bad = bad | (jnp.abs(jnp.sum(w, axis=-1) - 1.0) > atol * max(1, w.shape[-1] if w.ndim else 1))
+    xp, a = (jnp, w) if is_traced(w) else (np, np.asarray(w))
+    bad = xp.any(~xp.isfinite(a), axis=-1) | xp.any(a < -atol, axis=-1)
+    bad = bad | (xp.abs(xp.sum(a, axis=-1) - 1.0) > atol * max(1, w.shape[-1] if w.ndim else 1))
     msg = f"argument `{name}` must lie on the simplex (entries >= 0 along the last axis, summing to 1)"
     return ensure(w, bad, msg)
 

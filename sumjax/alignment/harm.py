@@ -39,6 +39,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._validate import check_range, ensure
+from ..divergence import _safe_sqrt
 from . import vmf as _vmf
 
 __all__ = [
@@ -141,12 +142,6 @@ def _choice(x, name, allowed):
 
 
 # --------------------------------------------------------------------------- loop pieces
-
-
-def _safe_sqrt(x):
-    # √x with a finite (zero) gradient at x = 0 instead of +∞·0 = NaN downstream.
-    pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
 def _dtype(*xs):

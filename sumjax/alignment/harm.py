@@ -40,7 +40,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._validate import check_range, ensure
 from ..divergence import _safe_sqrt
-from . import vmf as _vmf
+from . import _vmf
 
 __all__ = [
     "HarmFunctional",
@@ -115,12 +115,12 @@ def _negative_part_law(kappa, d):
     th = 0.5 * tmax[..., None] * (1.0 + jnp.asarray(x, dt))
     logf = jnp.log(jnp.sin(th)) - kappa[..., None] * jnp.sin(th) + (d[..., None] - 2.0) * jnp.log(jnp.cos(th))
     logN = jax.nn.logsumexp(logf + jnp.log(jnp.asarray(w, dt)), axis=-1) + jnp.log(0.5 * tmax)
-    logZ = cosine_log_normaliser(d) + _vmf.vmf_log_mgf(kappa, d)
+    logZ = cosine_log_normaliser(d) + _vmf.log_mgf(kappa, d)
     return jnp.exp(logN - logZ)
 
 
 #: Default: g(c) = 1 − c, F = 1 − E[c] (relatively accurate as E[c] → 1).
-one_minus_cosine = HarmFunctional(_one_minus, lambda kappa, d: _vmf.vmf_mean_complement(kappa, d), "one_minus_cosine")
+one_minus_cosine = HarmFunctional(_one_minus, lambda kappa, d: _vmf.mean_complement(kappa, d), "one_minus_cosine")
 #: g(c) = max(0, −c): only optimisation that actively opposes the human direction counts.
 negative_part = HarmFunctional(_neg_part, lambda kappa, d: _negative_part_law(kappa, d), "negative_part")
 
@@ -236,7 +236,7 @@ def _integral_in_c(c_star, d, fn, p, over, num_nodes):
     F = fn.expectation(kappa, dd)
     integrand = _pow(F, "sqrt_kl" if p == 1 else "kl") * kappa
     if over == "sqrt_D":
-        D = _vmf.vmf_kl(kappa, dd)
+        D = _vmf.kl(kappa, dd)
         integrand = integrand / (2.0 * _safe_sqrt(D))
     return jnp.sum(w * jac * integrand, axis=-1)
 
@@ -434,7 +434,7 @@ def _series_core(c_star, d, delta, s, fn, p, integrate_over, num_rounds):
     D = _round_D(n, delta[..., None], integrate_over)
     dd = d[..., None]
     kappa = _vmf.kappa_from_kl(D, dd)
-    mean = _vmf.vmf_mean(kappa, dd)
+    mean = _vmf.mean(kappa, dd)
     sp = s if p == 1 else s * s
     h = sp[..., None] * _pow(fn.expectation(kappa, dd), "sqrt_kl" if p == 1 else "kl")
     active = n < N[..., None]

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from . import vmf as _vmf
+from . import _vmf
 from .harm import _num_rounds, _prepare_loop, _round_D, one_minus_cosine
 from .sampling import _cosine_and_complement, _directions, _vmf_core
 

@@ -11,6 +11,7 @@ from jaxtyping import Array, Float
 from ._validate import check_finite, check_range, check_shape, ensure
 from .utilities import LinearUtility, QuadraticUtility, TabularUtility
 from .worlds import DiscreteWorld, GaussianWorld, ParticleWorld
+from ._numerics import safe_sqrt
 
 __all__ = ["kl", "expected_utility", "entropy", "optimisation_amount"]
 
@@ -22,10 +23,7 @@ def _xlogy_terms(p, log_p, log_q):
     return jnp.where(pos, p * diff, 0.0)
 
 
-def _safe_sqrt(x):
-    """√x for x ≥ 0 with gradient 0 (not inf/NaN) at x = 0 (double-where)."""
-    pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+_safe_sqrt = safe_sqrt  # re-exported for tilt
 
 
 def _gaussian_kl(p: GaussianWorld, q: GaussianWorld):

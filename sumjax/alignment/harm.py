@@ -39,7 +39,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._validate import check_range, ensure
-from ..divergence import _safe_sqrt
+from .._numerics import gauss_legendre as _gauss_legendre
+from .._numerics import safe_sqrt as _safe_sqrt
 from . import _vmf
 
 __all__ = [
@@ -57,13 +58,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------- functionals
 
-_GL_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _gauss_legendre(n):
-    if n not in _GL_CACHE:
-        _GL_CACHE[n] = np.polynomial.legendre.leggauss(n)
-    return _GL_CACHE[n]
 
 
 

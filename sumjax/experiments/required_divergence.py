@@ -73,14 +73,19 @@ def linear_fit(d, D, fit_from):
 def plot(data, cfg):
     import matplotlib.pyplot as plt
 
+    from matplotlib.lines import Line2D
+
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
+    markers = "osD^vP*X<>ph"
     for i, c in enumerate(data["c_star"][:, 0]):
-        color = plt.cm.plasma(i / max(1, len(data["c_star"]) - 1))
+        # plasma up to 0.8: its last colours are pale yellow, unreadable on white; lightness still orders c*.
+        color = plt.cm.plasma(0.8 * i / max(1, len(data["c_star"]) - 1))
+        marker = markers[i % len(markers)]
         d, D = data["d"][i], data["D_star"][i]
         slope, intercept, _ = linear_fit(d, D, cfg.fit_from)
-        ax.plot(d, D, "o", ms=3, color=color, label=f"c* = {c:g}")
+        ax.plot(d, D, marker, ms=3, color=color, label=f"c* = {c:g}")
         ax.plot(d, slope * d + intercept, "-", color=color, lw=1)
-        bx.plot(d, D / d, "-", color=color, label=f"c* = {c:g}")
+        bx.plot(d, D / d, "-", marker=marker, ms=3, markevery=max(1, len(d) // 12), color=color, label=f"c* = {c:g}")
         bx.axhline(-0.5 * np.log1p(-c * c), color=color, ls=":", lw=1)
     ax.set_xlabel("dimension d")
     ax.set_ylabel("required divergence D* (nats)")
@@ -90,6 +95,9 @@ def plot(data, cfg):
     bx.set_xlabel("dimension d")
     bx.set_ylabel("D*/d (nats per dimension)")
     bx.set_title("D*/d: flat = linear in d")
+    handles, _ = bx.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="k", ls=":", lw=1, label="large-d limit −½·log(1 − c*²)"))
+    bx.legend(handles=handles, fontsize=8)
     fig.tight_layout()
     return fig
 

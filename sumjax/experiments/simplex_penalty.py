@@ -122,13 +122,13 @@ def plot(data, cfg):
     star = cartesian(data["u_t"])
     f_ut = float(data["f_ut"])
     panels = [
-        ("f", "$f_t(w)$", "viridis", None),
-        ("forced_value", "forcing $U_{t+1}=w'$: $g_{w'}(U_t)$", "viridis", f_ut),
-        ("forced_penalty", "penalty of forcing $w'$", "RdBu_r", 0.0),
-        ("info_value", "update to $v_i$ w.p. $w'_i$: value", "viridis", f_ut),
+        ("f", "$f_t(w)$", "viridis", None, "$f_t(w)$ (expected utility)"),
+        ("forced_value", "forcing $U_{t+1}=w'$: $g_{w'}(U_t)$", "viridis", f_ut, "value of forcing $w'$ (expected utility)"),
+        ("forced_penalty", "penalty of forcing $w'$", "RdBu_r", 0.0, "penalty (expected utility)"),
+        ("info_value", "update to $v_i$ w.p. $w'_i$: value", "viridis", f_ut, "value of the update (expected utility)"),
     ]
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
-    for ax, (key, title, cmap, level) in zip(axes, panels):
+    for ax, (key, title, cmap, level, unit) in zip(axes, panels):
         z = data[key]
         kw = {}
         if cmap == "RdBu_r" and np.min(z) < 0 < np.max(z):
@@ -138,8 +138,9 @@ def plot(data, cfg):
         cs = ax.tricontourf(tri, z, levels=24, cmap=cmap, **kw)
         if level is not None and np.min(z) < level < np.max(z):
             ax.tricontour(tri, z, levels=[level], colors="k", linestyles="--", linewidths=1)
-        fig.colorbar(cs, ax=ax, shrink=0.8)
-        ax.plot(*star, "*", color="gold", mec="k", ms=14)
+        cbar = fig.colorbar(cs, ax=ax, shrink=0.8)
+        cbar.set_label(unit, fontsize=8)
+        ax.plot(*star, "*", color="white", mec="k", mew=1.5, ms=15)  # visible on every colour map, and in greyscale
         for (x, y), lab in zip(cartesian(np.eye(3)), ("$v_0$", "$v_1$", "$v_2$")):
             ax.annotate(lab, (x, y), textcoords="offset points", xytext=(0, -12 if y == 0 else 4), ha="center")
         ax.set_title(title, fontsize=10, pad=16)

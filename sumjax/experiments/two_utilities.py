@@ -154,31 +154,40 @@ def plot(data, cfg):
     import matplotlib.pyplot as plt
 
     p = data["p"]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.3))
-    ax.plot(p, data["f"], color="green", lw=2, label="$f_t(w)$")
-    ax.plot(p, data["chord"], color="tab:blue", label="chord $f_t(v_0)$–$f_t(v_1)$")
-    ax.plot(p, data["g_v0"], color="purple", label=r"$E(w|\pi_{v_0}) = g_{v_0}(w)$")
-    ax.plot(p, data["g_v1"], color="goldenrod", label=r"$E(w|\pi_{v_1}) = g_{v_1}(w)$")
-    ax.annotate("", xy=(0.5, float(data["info_value"])), xytext=(0.5, float(data["f_ut"])),
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 6.2))
+    # Line styles and marker shapes carry the meaning too, so the figure reads in greyscale.
+    ax.plot(p, data["f"], color="green", lw=2.5, label="$f_t(w)$")
+    ax.plot(p, data["chord"], color="tab:blue", ls="--", label="chord $f_t(v_0)$–$f_t(v_1)$")
+    ax.plot(p, data["g_v0"], color="purple", ls="-.", label=r"$g_{v_0}(w) = E(w|\pi_{v_0})$")
+    ax.plot(p, data["g_v1"], color="darkgoldenrod", ls=":", lw=2, label=r"$g_{v_1}(w) = E(w|\pi_{v_1})$")
+    # g_{w'} is affine on Δ¹ and passes through (w', f(w')) and (U_t, g_{w'}(U_t)): draw it from those two points.
+    x_q, x_u = 0.75, 0.5
+    slope = (float(data["f_quarter"]) - float(data["forced_quarter_value"])) / (x_q - x_u)
+    ax.plot(p, float(data["forced_quarter_value"]) + slope * (p - x_u), color="0.45", lw=1, ls=(0, (5, 2, 1, 2)),
+            label=r"$g_{w'}(w)$, $w' = ¼v_0+¾v_1$")
+    ax.axvline(x_u, color="0.7", lw=0.6, zorder=0)
+    ax.annotate("", xy=(x_u, float(data["info_value"])), xytext=(x_u, float(data["f_ut"])),
                 arrowprops=dict(arrowstyle="->", color="green"))
-    ax.plot(0.5, data["f_ut"], "ko", label="$f(U_t)$, $U_t=½v_0+½v_1$")
-    ax.plot(0.5, data["info_value"], "o", color="tab:blue", ms=8, label="unbiased informative update")
-    ax.plot(0.49, data["green_value"], "o", color="limegreen", mec="k", label="(v₀, 0.51), (v₁, 0.49)")
-    ax.plot(0.0, data["f_v0"], "o", color="red", ms=8, label="forced $v_0$ / $¼v_0+¾v_1$, no penalty")
-    ax.plot(0.5, data["forced_v0_value"], "o", color="orange", ms=8, mec="k", label="same, with penalty")
-    ax.plot(0.75, data["f_quarter"], "o", color="red", ms=8)
-    ax.plot(0.75, data["forced_quarter_value"], "o", color="orange", ms=8, mec="k")
+    ax.plot(x_u, data["f_ut"], "ko", label="$f(U_t)$, $U_t=½v_0+½v_1$")
+    ax.plot(x_u, data["info_value"], "D", color="tab:blue", mec="k", ms=7, label="unbiased informative update")
+    ax.plot(0.49, data["green_value"], "^", color="limegreen", mec="k", ms=7, label="(v₀, 0.51), (v₁, 0.49)")
+    ax.plot(0.0, data["f_v0"], "o", color="red", mec="k", ms=8, label="forced to $v_0$: $f(v_0)$")
+    ax.plot(x_u, data["forced_v0_value"], "o", color="orange", mec="k", ms=8, label=r"same, with penalty: $g_{v_0}(U_t)$")
+    ax.plot(x_q, data["f_quarter"], "s", color="red", mec="k", ms=8, label="forced to $w'$: $f(w')$")
+    ax.plot(x_u, data["forced_quarter_value"], "s", color="orange", mec="k", ms=8,
+            label=r"same, with penalty: $g_{w'}(U_t)$")
     ax.set_xlabel("weight on $v_1$ (Δ¹: $v_0$ at 0, $v_1$ at 1)")
     ax.set_ylabel("expected utility")
     ax.set_title(f"Two utilities, value arc V(θ)=(cos θ, {cfg.ellipse_b:g} sin θ)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     bx.plot(p, data["f"], color="red", label="forced $U_{t+1}=w'$, no penalty: $f(w')$")
-    bx.plot(p, data["forced_value"], color="orange", label="with penalty: $g_{w'}(U_t)$")
+    bx.plot(p, data["forced_value"], color="darkorange", ls="--", lw=2, label="with penalty: $g_{w'}(U_t)$")
     bx.axhline(float(data["f_ut"]), color="k", ls=":", label="$f(U_t)$")
-    bx.plot(p, data["forced_penalty"], color="gray", ls="--", label="penalty")
+    bx.plot(p, data["forced_penalty"], color="gray", ls="-.", label="penalty")
     bx.axhline(0, color="gray", lw=0.5)
     bx.axvline(0.5, color="k", lw=0.5)
     bx.set_xlabel("forced target $w'$ (weight on $v_1$)")
+    bx.set_ylabel("value of the forced update (expected utility)")
     bx.set_title("Forcing the update from $U_t=½v_0+½v_1$")
     bx.legend(fontsize=7)
     fig.tight_layout()

@@ -63,17 +63,24 @@ def _mkstemp(prefix: str, folder: str):
 
 
 def check_writable(folder: str | os.PathLike) -> str:
-    """Create `folder` if needed and check that a file can be created in it.
+    """Check that files can be created in `folder` (or, if it does not exist yet, in the
+    nearest folder above it that does), without creating anything that stays.
 
-    Raises `OutputError` naming the path when it is a regular file, cannot be created, or
-    is read-only. Leaves nothing behind.
+    Raises `OutputError` naming the path when it (or a parent) is a regular file or the
+    folder is read-only.
     """
     folder = os.fspath(folder)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise OutputError(f"--out {folder!r} is a file, not a folder; name a folder")
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        shown = folder if probe == os.path.abspath(folder) else probe
+        raise OutputError(f"--out {shown!r} is a file, not a folder; name a folder")
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = _mkstemp(".write-check.", folder)
+        fd, tmp = _mkstemp(".write-check.", probe)
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
@@ -279,6 +286,9 @@ def progress_bar(total=None, desc: str = "", *, enabled: bool = True, initial: i
     """
     from tqdm.auto import tqdm
 
+    # tqdm reads TQDM_* when it is imported; read TQDM_DISABLE again so setting it later works too.
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no", "off"):
+        enabled = False
     if not enabled:
         kwargs["disable"] = True  # an explicit argument wins over TQDM_DISABLE, so pass it only to silence
     return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, dynamic_ncols=True, leave=True, **kwargs)

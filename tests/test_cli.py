@@ -173,3 +173,15 @@ def test_every_experiment_has_flags_and_a_valid_full_config(capsys):
             assert flag in out, (name, flag)
         for field in dataclasses.fields(module.Config):  # every size flag shows its allowed range
             assert "--" + field.name.replace("_", "-") in out, (name, field.name)
+
+
+def test_gpu_sweeps_configurations_are_valid(capsys):
+    import runpy
+
+    script = runpy.run_path(os.path.join(ROOT, "experiments", "gpu_sweeps.py"))
+    assert script["main"](["--list"]) == 0  # every GPU configuration passes the flag ranges
+    out = capsys.readouterr().out
+    for name in EXPERIMENTS:
+        assert name in out
+    assert script["main"](["--list", "--set", "harm_vs_dim.mc_trials=0"]) == 2
+    assert "--mc-trials must be an integer ≥ 1" in capsys.readouterr().err

@@ -131,6 +131,9 @@ def test_killed_mid_write_resumes_bit_identical(golden, tmp_path, monkeypatch, d
             if seen["piece"] == 3:
                 raise Killed()
         elif base == f"{REQ}.{die_at}":
+            # What SIGKILL mid-write leaves: half a temporary file, never cleaned up by the writer.
+            with open(os.path.join(os.path.dirname(os.fspath(path)), f".{base}.x1y2.tmp"), "wb") as fh:
+                fh.write(data[: len(data) // 2])
             raise Killed()
         return real(path, data)
 

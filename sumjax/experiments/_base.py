@@ -621,6 +621,14 @@ def run_experiment(
                 shutil.rmtree(ctx.pieces_dir, ignore_errors=True)
                 log(f"[{module.NAME}] finished meanwhile by another run, keeping its outputs")
                 return {**finished, "skipped": True}
+        # Temporary files of a writer that was killed (SIGKILL skips its cleanup): writers of this
+        # folder hold the lock, so none of these is in use.
+        for stale in os.listdir(p["folder"]):
+            if stale.startswith(".") and stale.endswith(".tmp"):
+                try:
+                    os.unlink(os.path.join(p["folder"], stale))
+                except OSError:
+                    pass
         # The old record goes first: from here until the new one is written, the folder holds no
         # finished run, so an interruption can never leave new files under an old checksum.
         try:

@@ -219,3 +219,20 @@ def test_sweep_resumes_from_finished_pieces(tmp_path, monkeypatch):
     assert sorted(os.listdir(ctx.pieces_dir))[-1] == "sq-2-00004.npz"
     with pytest.raises(ValueError, match="leading length"):
         ctx.sweep("bad", _square, {"x": x, "w": x[:3]})
+
+
+def test_a_long_step_without_a_sweep_shows_its_elapsed_time(monkeypatch):
+    import time
+
+    from sumjax.experiments._base import _Heartbeat
+
+    buf = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buf)
+    with _Heartbeat("two_utilities: computing", enabled=True, delay=0.05, interval=0.05):
+        time.sleep(0.4)
+    assert "two_utilities: computing: 00:00 elapsed" in buf.getvalue()
+    buf.seek(0)
+    buf.truncate(0)
+    with _Heartbeat("quick", enabled=True, delay=5.0, interval=0.05):  # shorter than the delay: silent
+        time.sleep(0.2)
+    assert buf.getvalue() == ""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import hashlib
 import importlib
 import json
@@ -518,6 +519,9 @@ def check_existing(module, cfg, out_root: str, *, seed: int = 0, float64: bool =
             f"({'; '.join(diff)}); pass --force to replace it, or choose another --out")
 
 
+_WRITE_ERRNOS = {getattr(errno, n) for n in ("EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "ENOTDIR") if hasattr(errno, n)}
+
+
 def run_experiment(
     module,
     cfg=None,
@@ -595,9 +599,9 @@ def run_experiment(
                 ctx._heartbeat = beat
                 data = module.compute(ctx)
                 data = {k: np.asarray(v) for k, v in data.items()}
-        except OSError as exc:
-            raise OutputError(f"cannot write to {exc.filename or p['folder']!r}: {exc.strerror or exc}") from None
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:  # saving a sweep piece
+                raise OutputError(f"cannot write to {exc.filename or p['folder']!r}: {exc.strerror or exc}") from None
             log(f"[{module.NAME}] FAILED: {type(exc).__name__}: {exc}")
             meta.update(status="failed", reason=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
             if _is_writer():

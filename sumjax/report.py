@@ -143,7 +143,7 @@ def build_report(out_root: str, names=None, *, title: str = "sumjax reproduce", 
                          f"<figcaption>{esc(module.CAPTION)}</figcaption></figure>")
         links = " · ".join(f"<a href='{esc(name)}/{esc(f)}'>{esc(f)}</a>" for f in meta.get("files", []))
         parts.append(
-            f"<p><small>Files: {links}. seed {meta['seed']}, {esc(meta['dtype'])}, compute {meta['wall_compute_s']} s, "
+            f"<p><small>Files: {links}. {esc(meta.get('sizes', ''))} sizes, seed {meta['seed']}, {esc(meta['dtype'])}, compute {meta['wall_compute_s']} s, "
             f"outputs {meta['wall_outputs_s']} s, finished {esc(meta.get('finished', ''))}.</small></p>"
             f"<pre>{esc(str(meta['config']))}</pre>"
         )

@@ -572,7 +572,9 @@ def run_experiment(
         "config": cfg_dict,
         "seed": int(seed),
         "dtype": dtype_name,
+        "sizes": _sizes_label(module, cfg_dict),
         "tag": tag,
+        "command": [os.path.basename(sys.argv[0] or "python")] + sys.argv[1:],
         "started": _io.utc_now(),
     }
     try:
@@ -660,6 +662,14 @@ def run_experiment(
     shutil.rmtree(ctx.pieces_dir, ignore_errors=True)
     log(f"[{module.NAME}] done in {t2 - t0:.1f}s -> {p['folder']}")
     return {**meta, "skipped": False}
+
+
+def _sizes_label(module, cfg_dict: dict) -> str:
+    """"default" (CPU sizes), "full" (the module's FULL) or "custom" (other flags)."""
+    if cfg_dict == _config_dict(module.Config()):
+        return "default"
+    full = {**_config_dict(module.Config()), **_config_dict(module.Config(**getattr(module, "FULL", {})))}
+    return "full" if cfg_dict == full else "custom"
 
 
 def _write(writer, *args):

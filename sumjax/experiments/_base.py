@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from . import _io
+from ..distributed import add_distributed_flags, maybe_initialize_distributed  # noqa: F401 - the --distributed path
+from ..distributed import barrier as _sync, is_writer as _is_writer
 
 __all__ = [
     "Claim",
@@ -67,23 +69,6 @@ class Claim:
     def __post_init__(self):
         if self.verdict not in (HOLDS, FAILS, CAVEAT):
             raise ValueError(f"argument `verdict` must be one of {HOLDS!r}, {FAILS!r}, {CAVEAT!r}; got {self.verdict!r}")
-
-
-def _is_writer() -> bool:
-    """Only process 0 writes files (several hosts share one output folder)."""
-    import jax
-
-    return jax.process_index() == 0
-
-
-def _sync(tag: str) -> None:
-    """Barrier across processes (no-op on one host), so every process sees the same files."""
-    import jax
-
-    if jax.process_count() > 1:  # pragma: no cover - needs several hosts
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(tag)
 
 
 class Unavailable(RuntimeError):
@@ -333,16 +318,7 @@ def add_common_flags(parser: argparse.ArgumentParser, *, default_out: str = "sum
     parser.add_argument("--force", action="store_true", help="recompute even if finished outputs exist")
     parser.add_argument("--full", action="store_true", help="paper-sized sweeps, meant for a GPU")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--distributed", action="store_true",
-                        help="call jax.distributed.initialize() first (several hosts; --out must be a shared folder)")
-
-
-def maybe_initialize_distributed(args) -> None:
-    """`--distributed`: join the multi-host job (coordinator etc. from the cluster environment)."""
-    if getattr(args, "distributed", False):  # pragma: no cover - needs several hosts
-        import jax
-
-        jax.distributed.initialize()
+    add_distributed_flags(parser)
 
 
 def experiment_main(module, argv=None) -> int:
@@ -357,6 +333,8 @@ def experiment_main(module, argv=None) -> int:
     meta = run_experiment(module, cfg, args.out, seed=args.seed, float64=args.float64, force=args.force,
                           progress=not args.quiet)
     if meta["status"] == "complete":
+        if not _is_writer():  # several processes: process 0 writes the outputs and prints the claims
+            return 0
         for claim in module.claims(load_outputs(args.out, module.NAME)[1], cfg):
             print(f"{claim.verdict:>18} | {claim.claim} | {claim.measured}")
         return 0

@@ -35,6 +35,8 @@ __all__ = [
     "is_writer",
     "barrier",
     "check_agreement",
+    "from_writer",
+    "load_shared",
     "check_launch",
     "add_distributed_flags",
     "maybe_initialize_distributed",
@@ -150,6 +152,34 @@ def barrier(tag: str) -> None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(tag)
+
+
+def from_writer(x) -> np.ndarray:
+    """Process 0's value of the small integer/bool array `x`, on every process (a broadcast;
+    `x` itself with one process). Decisions taken from the shared folder ("is this piece
+    finished?") must be process 0's: a lagging network file system may show another process
+    an older folder, and processes that decide differently run different collectives (a hang)."""
+    import jax
+
+    x = np.asarray(x)
+    if jax.process_count() == 1:
+        return x
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.broadcast_one_to_all(x.astype(np.int32))).astype(x.dtype)
+
+
+def load_shared(load, path: str, *, timeout: float = 60.0):
+    """`load(path)` for a file process 0 wrote; on other processes retry for up to `timeout`
+    seconds while it is not visible yet (network file systems cache directory lookups)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return load(path)
+        except FileNotFoundError:
+            if is_writer() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _digest(text: str) -> np.ndarray:

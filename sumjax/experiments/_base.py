@@ -34,7 +34,7 @@ import numpy as np
 
 from . import _io
 from ..distributed import add_distributed_flags, maybe_initialize_distributed  # noqa: F401 - the --distributed path
-from ..distributed import barrier as _sync, is_writer as _is_writer
+from ..distributed import barrier as _sync, from_writer as _from_writer, is_writer as _is_writer, load_shared as _load_shared
 
 __all__ = [
     "Claim",
@@ -149,12 +149,12 @@ class Context:
         # Decide which pieces are finished once, after a barrier: on several hosts every process
         # must take part in the same (collective) computations.
         _sync(f"sweep-{self.label}-{name}")
-        finished = [os.path.exists(path) for path in paths]
+        finished = [bool(f) for f in _from_writer([os.path.exists(path) for path in paths])]  # process 0 decides
         pieces = []
         bar = _io.Progress(n_pieces, f"{self.label}:{name}", enabled=self.progress and _is_writer())
         for i, path in enumerate(paths):
             if finished[i]:
-                piece = _io.load_npz(path)
+                piece = _load_shared(_io.load_npz, path)
             else:
                 rows = {k: v[i * chunk : (i + 1) * chunk] for k, v in padded.items()}
                 out = mapped(rows) if static is None else mapped(rows, static)
@@ -207,15 +207,17 @@ def run_experiment(
     tag = _tag(cfg_dict, seed, dtype_name)
     p = _paths(out_root, module.NAME)
     _sync(f"run-{module.NAME}")
+    old = {}
     if not force and os.path.exists(p["meta"]):
         try:
             old = _io.load_json(p["meta"])
         except (OSError, ValueError):
             old = {}
-        files_there = all(os.path.exists(os.path.join(p["folder"], f)) for f in old.get("files", ["?"]))
-        if old.get("status") == "complete" and old.get("tag") == tag and files_there:
-            log(f"[{module.NAME}] finished output found, skipping (use --force to recompute)")
-            return {**old, "skipped": True}
+    files_there = all(os.path.exists(os.path.join(p["folder"], f)) for f in old.get("files", ["?"]))
+    finished = old.get("status") == "complete" and old.get("tag") == tag and files_there
+    if _from_writer(finished):  # process 0 decides, so every process runs the same computations
+        log(f"[{module.NAME}] finished output found, skipping (use --force to recompute)")
+        return {**old, "status": "complete", "skipped": True}
 
     meta = {
         "name": module.NAME,

@@ -262,6 +262,17 @@ def test_unreachable_coordinator_fails_with_one_line(capsys):
     assert not os.path.exists("unused")
 
 
+def test_missing_processes_end_with_one_line():
+    """Process 0 of 2 alone: the coordinator starts but nobody else arrives. JAX would abort with a
+    stack trace after its own timeout; sumjax ends at --distributed-timeout with one line."""
+    address = f"127.0.0.1:{_free_port()}"
+    script = f"from sumjax.distributed import initialize; initialize({address!r}, 2, 0, timeout=2)"
+    (rc, out, err), = _launch([[sys.executable, "-c", script]], timeout=90)
+    assert rc == 3, err[-2000:]
+    assert err.strip().splitlines() == [f"sumjax: process 0 of 2 could not join the job at coordinator {address} "
+                                        "within 2 s: not every process arrived, or the address is unreachable"]
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"coordinator": "localhost", "num_processes": 2, "process_id": 0}, "HOST:PORT"),
     ({"coordinator": "127.0.0.1:1", "num_processes": 2, "process_id": 2}, "process_id"),

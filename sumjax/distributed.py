@@ -105,7 +105,10 @@ def initialize(
     address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
     if address is not None:
         _split_address(address)
-    who = f"process {process_id if process_id is not None else '?'} of {num_processes if num_processes is not None else '?'}"
+    env = os.environ
+    pid = process_id if process_id is not None else env.get("SLURM_PROCID", env.get("OMPI_COMM_WORLD_RANK", "?"))
+    count = num_processes if num_processes is not None else env.get("SLURM_NTASKS", env.get("OMPI_COMM_WORLD_SIZE", "?"))
+    who = f"process {pid} of {count}"
     deadline = time.monotonic() + timeout
     # Processes other than 0 first check that the coordinator's port answers at all, so the
     # common mistake (wrong address, process 0 not started) raises a clean error.
@@ -114,8 +117,9 @@ def initialize(
                                f"is process 0 running, and is {address} reachable from this host?")
 
     def give_up():  # JAX's own timeout aborts with a C++ stack trace; end with one line instead.
-        print(f"sumjax: {who} could not join the job at coordinator {address or '(from the cluster environment)'} "
-              f"within {timeout:g} s: not every process arrived, or the address is unreachable", file=sys.stderr, flush=True)
+        where = address or "(from the cluster environment)"
+        print(f"sumjax: {who} could not join the job at coordinator {where} within {timeout:g} s: "
+              "not every process arrived, or the address is unreachable", file=sys.stderr, flush=True)
         os._exit(EXIT_TIMEOUT)
 
     watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), give_up)

@@ -96,7 +96,8 @@ def _by_pieces(fn, params, per_device):
     n = len(next(iter(params.values())))
     padded = {k: pad_to_multiple(v, per_device) for k, v in params.items()}
     mapped = jax.jit(jax.vmap(fn))
-    pieces = [mapped({k: v[i:i + per_device] for k, v in padded.items()}) for i in range(0, len(padded[next(iter(padded))]), per_device)]
+    total = len(next(iter(padded.values())))
+    pieces = [mapped({k: v[i:i + per_device] for k, v in padded.items()}) for i in range(0, total, per_device)]
     return {k: np.concatenate([np.asarray(p[k]) for p in pieces])[:n] for k in pieces[0]}
 
 

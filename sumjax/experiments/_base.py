@@ -34,7 +34,8 @@ import numpy as np
 
 from . import _io
 from ..distributed import add_distributed_flags, maybe_initialize_distributed  # noqa: F401 - the --distributed path
-from ..distributed import barrier as _sync, from_writer as _from_writer, is_writer as _is_writer, load_shared as _load_shared
+from ..distributed import barrier as _sync, from_writer as _from_writer, is_writer as _is_writer
+from ..distributed import load_shared as _load_shared
 
 __all__ = [
     "Claim",

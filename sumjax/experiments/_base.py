@@ -46,6 +46,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from . import _io
+from ..distributed import add_distributed_flags, maybe_initialize_distributed  # noqa: F401 - the --distributed path
+from ..distributed import barrier as _sync, from_writer as _from_writer, is_writer as _is_writer
+from ..distributed import load_shared as _load_shared
 
 __all__ = [
     "Claim",
@@ -91,23 +94,6 @@ class Claim:
     def __post_init__(self):
         if self.verdict not in (HOLDS, FAILS, CAVEAT):
             raise ValueError(f"argument `verdict` must be one of {HOLDS!r}, {FAILS!r}, {CAVEAT!r}; got {self.verdict!r}")
-
-
-def _is_writer() -> bool:
-    """Only process 0 writes files (several hosts share one output folder)."""
-    import jax
-
-    return jax.process_index() == 0
-
-
-def _sync(tag: str) -> None:
-    """Barrier across processes (no-op on one host), so every process sees the same files."""
-    import jax
-
-    if jax.process_count() > 1:  # pragma: no cover - needs several hosts
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(tag)
 
 
 class Unavailable(RuntimeError):
@@ -399,6 +385,8 @@ class Context:
         # Decide which pieces are finished once, after a barrier: on several hosts every process
         # must take part in the same (collective) computations.
         _sync(f"sweep-{self.label}-{name}")
+        # Process 0 decides which pieces are finished (and intact), so every process runs the
+        # same collective computations; the others read the pieces it verified.
         pieces: list = [None] * n_pieces
         for i, path in enumerate(paths):
             if os.path.exists(path):
@@ -406,6 +394,12 @@ class Context:
                     pieces[i] = _io.load_npz(path)
                 except ValueError:
                     pieces[i] = None  # damaged: recompute it
+        finished = [bool(f) for f in _from_writer([p is not None for p in pieces])]
+        for i, ok in enumerate(finished):
+            if not ok:
+                pieces[i] = None
+            elif pieces[i] is None:  # another process: wait for process 0's copy
+                pieces[i] = _load_shared(_io.load_npz, paths[i])
         todo = [i for i in range(n_pieces) if pieces[i] is None]
         enabled = self.progress and _is_writer()
         if self._heartbeat is not None:
@@ -558,10 +552,10 @@ def run_experiment(
     _sync(f"run-{module.NAME}")
     if not force:
         check_existing(module, cfg, out_root, seed=seed, float64=float64)
-        finished = _finished(module.NAME, out_root, tag, log)
-        if finished is not None:
-            log(f"[{module.NAME}] finished output found and verified, skipping (use --force to recompute)")
-            return {**finished, "skipped": True}
+    finished = None if force else _finished(module.NAME, out_root, tag, log)
+    if _from_writer(finished is not None):  # process 0 decides, so every process runs the same computations
+        log(f"[{module.NAME}] finished output found and verified, skipping (use --force to recompute)")
+        return {**(finished or _io.load_json(p["meta"])), "status": "complete", "skipped": True}
     if _is_writer():
         _io.check_writable(p["folder"])
 
@@ -757,16 +751,7 @@ def add_common_flags(parser: argparse.ArgumentParser, *, default_out: str = "sum
     parser.add_argument("--no-cache", action="store_true",
                         help="do not use the persistent compilation cache (default: $SUMJAX_CACHE_DIR, else "
                              "$XDG_CACHE_HOME/sumjax/jax or ~/.cache/sumjax/jax; SUMJAX_CACHE_DIR=off disables)")
-    parser.add_argument("--distributed", action="store_true",
-                        help="call jax.distributed.initialize() first (several hosts; --out must be a shared folder)")
-
-
-def maybe_initialize_distributed(args) -> None:
-    """`--distributed`: join the multi-host job (coordinator etc. from the cluster environment)."""
-    if getattr(args, "distributed", False):  # pragma: no cover - needs several hosts
-        import jax
-
-        jax.distributed.initialize()
+    add_distributed_flags(parser)
 
 
 _CACHE_OFF = ("", "off", "0", "false", "no", "none")
@@ -840,6 +825,8 @@ def experiment_main(module, argv=None, *, prog: str | None = None) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if meta["status"] == "complete":
+        if not _is_writer():  # several processes: process 0 writes the outputs and prints the claims
+            return 0
         for claim in module.claims(load_outputs(args.out, module.NAME)[1], cfg):
             print(f"{claim.verdict:>18} | {claim.claim} | {claim.measured}")
         return 0

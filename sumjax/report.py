@@ -2,7 +2,10 @@
 
 Verdicts are computed by each experiment's `claims(data, cfg)` from the data files on
 disk, never written by hand; an experiment that did not run (a missing dependency, a
-failure) is listed as such with the reason, and contributes no verdicts.
+failure) is listed as such with the reason, and contributes no verdicts. The report is
+built from every experiment found in the folder, so `reproduce --only X` into a full
+folder keeps the other rows; only outputs whose checksums match what was written are
+used (a damaged file is named, and its experiment shows no figure and no verdicts).
 """
 
 from __future__ import annotations
@@ -15,15 +18,25 @@ from .experiments import EXPERIMENTS, get
 from .experiments._base import CAVEAT, FAILS, HOLDS, Claim, config_from_meta, load_outputs
 from .experiments._io import atomic_write_text, utc_now
 
-__all__ = ["collect_claims", "build_report"]
+__all__ = ["collect_claims", "build_report", "experiments_in", "NoResults"]
+
+
+class NoResults(ValueError):
+    """The folder holds no experiment outputs (a typo in --out?)."""
+
+
+def experiments_in(out_root: str) -> list[str]:
+    """Registered experiments with a record (finished or not) in `out_root`, in report order."""
+    return [n for n in EXPERIMENTS if os.path.isfile(os.path.join(out_root, n, f"{n}.json"))]
 
 _VERDICT_CLASS = {HOLDS: "holds", FAILS: "fails", CAVEAT: "caveat"}
 
 
 def collect_claims(out_root: str, names=None) -> tuple[list[tuple[str, Claim]], dict]:
-    """Claims of every finished experiment in `out_root` as (experiment, Claim) pairs,
-    and each experiment's metadata (None when it never ran)."""
-    names = list(EXPERIMENTS) if names is None else list(names)
+    """Claims of every finished, verified experiment in `out_root` as (experiment, Claim) pairs,
+    and each experiment's metadata (None when it never ran). `names` defaults to every
+    experiment with a record in the folder."""
+    names = experiments_in(out_root) if names is None else list(names)
     claims, metas = [], {}
     for name in names:
         meta, data = load_outputs(out_root, name)
@@ -39,9 +52,16 @@ def collect_claims(out_root: str, names=None) -> tuple[list[tuple[str, Claim]], 
     return claims, metas
 
 
-def _embed_png(path: str) -> str:
-    with open(path, "rb") as fh:
-        return "data:image/png;base64," + base64.b64encode(fh.read()).decode("ascii")
+def _embed_png(path: str) -> str | None:
+    """The PNG as a data URI, or None when it cannot be read or is not a whole PNG."""
+    try:
+        with open(path, "rb") as fh:
+            blob = fh.read()
+    except OSError:
+        return None
+    if not (blob.startswith(b"\x89PNG\r\n\x1a\n") and blob.endswith(b"IEND\xaeB`\x82")):
+        return None
+    return "data:image/png;base64," + base64.b64encode(blob).decode("ascii")
 
 
 _CSS = """
@@ -58,7 +78,15 @@ code,pre{background:#f6f6f6}pre{padding:6px;overflow-x:auto;font-size:0.85em}
 
 def build_report(out_root: str, names=None, *, title: str = "sumjax reproduce", command: str | None = None,
                  total_wall_s: float | None = None) -> str:
-    """Write `out_root/report.html` (figures embedded as base64 PNG) and return its path."""
+    """Write `out_root/report.html` (figures embedded as base64 PNG) and return its path.
+
+    `names` defaults to every experiment with a record in `out_root`; raises `NoResults`
+    when there is none (nothing is written then).
+    """
+    if names is None:
+        names = experiments_in(out_root)
+        if not names:
+            raise NoResults(f"no experiment results in {out_root!r} (run `sumjax reproduce --out {out_root}` first)")
     claims, metas = collect_claims(out_root, names)
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
@@ -73,7 +101,8 @@ def build_report(out_root: str, names=None, *, title: str = "sumjax reproduce", 
     if env:
         parts.append("<p>Environment: " + esc(", ".join(f"{k}={v}" for k, v in sorted(env.items()))) + "</p>")
     parts.append(
-        "<p>Parts of the SUM model are <em>reconstructed</em> (the captured text lost its formulas); see SPEC §2–§3. "
+        "<p>Parts of the SUM model are <em>reconstructed</em> (the captured text lost its formulas); see the "
+        "reconstructed choices in docs/model.md. "
         "Every verdict below is computed from the experiment data files in this folder.</p>"
     )
 
@@ -89,6 +118,9 @@ def build_report(out_root: str, names=None, *, title: str = "sumjax reproduce", 
         )
     parts.append("</table>")
     not_run = [n for n, m in metas.items() if not m or m.get("status") != "complete"]
+    absent = [n for n in EXPERIMENTS if n not in metas]
+    if absent:
+        parts.append("<p>Not run in this folder: " + ", ".join(esc(n) for n in absent) + ".</p>")
     if not_run:
         parts.append("<p class='missing'>Not available in this run (no figure, no verdicts): "
                      + ", ".join(f"<a href='#{esc(n)}'>{esc(n)}</a>" for n in not_run) + ".</p>")
@@ -103,12 +135,15 @@ def build_report(out_root: str, names=None, *, title: str = "sumjax reproduce", 
             parts.append(f"<p class='missing'>Not available: {esc(status)}. {esc(reason)}</p>")
             continue
         folder = os.path.join(out_root, name)
-        png = os.path.join(folder, f"{name}.png")
-        parts.append(f"<figure><img alt='{esc(module.TITLE)}' src='{_embed_png(png)}'>"
-                     f"<figcaption>{esc(module.CAPTION)}</figcaption></figure>")
+        uri = _embed_png(os.path.join(folder, f"{name}.png"))
+        if uri is None:
+            parts.append(f"<p class='missing'>Figure {esc(name)}.png cannot be read; rerun to recompute it.</p>")
+        else:
+            parts.append(f"<figure><img alt='{esc(module.TITLE)}' src='{uri}'>"
+                         f"<figcaption>{esc(module.CAPTION)}</figcaption></figure>")
         links = " · ".join(f"<a href='{esc(name)}/{esc(f)}'>{esc(f)}</a>" for f in meta.get("files", []))
         parts.append(
-            f"<p><small>Files: {links}. seed {meta['seed']}, {esc(meta['dtype'])}, compute {meta['wall_compute_s']} s, "
+            f"<p><small>Files: {links}. {esc(meta.get('sizes', ''))} sizes, seed {meta['seed']}, {esc(meta['dtype'])}, compute {meta['wall_compute_s']} s, "
             f"outputs {meta['wall_outputs_s']} s, finished {esc(meta.get('finished', ''))}.</small></p>"
             f"<pre>{esc(str(meta['config']))}</pre>"
         )

@@ -6,14 +6,19 @@ points, and the points split along a 1-D device `Mesh` (axis ``"sweep"``) with
 multiple of the device count (by repeating the last point, so padding is always a
 valid input) and the padding is dropped from the result.
 
-The same script therefore runs on one CPU, on 8 GPUs, or on several hosts without
-change. For several hosts, start every process with the same script and call
+The same script therefore runs on one CPU, on 8 GPUs, or on several processes or hosts
+without change. For several processes, start every one with the same script and call
 
-    jax.distributed.initialize()   # coordinator address etc. from the environment/cluster
+    sumjax.distributed.initialize()   # or jax.distributed.initialize(); see docs/distributed.md
 
-before any other JAX call; `jax.devices()` then lists every device of every host,
+before any other JAX call; `jax.devices()` then lists every device of every process,
 each process builds the global input from its (identical) host copy with
-`jax.make_array_from_callback`, and the result is gathered back to every process.
+`jax.make_array_from_callback`, and the result is gathered back to every process
+(`process_allgather`), so every process holds the whole result. Tested with two
+processes of two CPU devices each: bit-identical to one process running the same
+per-device pieces (tests/test_distributed.py). Results are independent of the device
+count up to the order of reductions inside `fn`, which XLA may vectorise differently
+for another per-device batch size (a few ulp).
 To try sharding on a CPU-only machine, set
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` before JAX is imported.
 """
@@ -58,7 +63,7 @@ def _global_array(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
 
 
 def _to_host(x: jax.Array) -> np.ndarray:
-    if jax.process_count() > 1:  # pragma: no cover - needs several hosts
+    if jax.process_count() > 1:  # tested in subprocesses (tests/test_distributed.py)
         from jax.experimental import multihost_utils
 
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))

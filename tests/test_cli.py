@@ -1,4 +1,5 @@
-"""The `sumjax` command: help, list, reproduce --only into a folder, skip on rerun, --force."""
+"""The `sumjax` command: help, version, list, reproduce --only into a folder, skip on rerun,
+--force, the compilation cache setting. Fault cases are in test_runner_faults.py."""
 
 import json
 import os
@@ -9,18 +10,84 @@ import pytest
 
 from sumjax.cli import main
 from sumjax.experiments import EXPERIMENTS
+from sumjax.experiments._base import compilation_cache_dir
 
 SMALL = "simplex_penalty"  # the quickest experiment (about a second at default size)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_help_lists_subcommands():
-    res = subprocess.run([sys.executable, "-m", "sumjax.cli", "--help"], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0
+@pytest.fixture(autouse=True)
+def _no_user_cache(monkeypatch):
+    # In-process commands must not switch on the persistent cache of the test process.
+    monkeypatch.setenv("SUMJAX_CACHE_DIR", "off")
+
+
+_PROBE = """
+import runpy, sys, time
+t0 = time.perf_counter()
+sys.argv = ["sumjax", *sys.argv[1:]]
+try:
+    runpy.run_module("sumjax", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+print("exit", code, "jax_imported", "jax" in sys.modules, "seconds", round(time.perf_counter() - t0, 3), file=sys.stderr)
+"""
+
+
+def _probe(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_help_and_version_without_importing_jax():
+    res = _probe("--help")
+    assert "exit 0 jax_imported False" in res.stderr, res.stderr
     for sub in ("list", "reproduce", "run", "report"):
         assert sub in res.stdout
+    res = _probe("--version")
+    assert "exit 0 jax_imported False" in res.stderr, res.stderr
+    from sumjax import __version__
+
+    assert res.stdout.strip() == f"sumjax {__version__}"
     with pytest.raises(SystemExit) as exc:
         main(["reproduce", "--help"])
     assert exc.value.code == 0
+
+
+def test_run_help_lists_the_experiments(capsys):
+    assert main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    for name in EXPERIMENTS:
+        assert name in out
+    assert main(["run"]) == 2  # no name: the same list, as an error
+    assert "cosine_mean" in capsys.readouterr().err
+
+
+def test_unknown_experiment_and_empty_report_folder_are_one_line_errors(tmp_path, capsys):
+    assert main(["run", "no_such_experiment"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no_such_experiment" in err and "cosine_mean" in err
+    assert main(["report", "--out", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no experiment results" in err and "typo" in err
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["report", "--out", str(tmp_path / "empty")]) == 2
+    assert os.listdir(tmp_path / "empty") == []
+
+
+def test_cache_folder_setting(monkeypatch, tmp_path):
+    monkeypatch.delenv("SUMJAX_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compilation_cache_dir() == os.path.join(str(tmp_path / "xdg"), "sumjax", "jax")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert compilation_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "sumjax", "jax")
+    assert compilation_cache_dir(disabled=True) is None  # --no-cache
+    monkeypatch.setenv("SUMJAX_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert compilation_cache_dir() == str(tmp_path / "elsewhere")
+    for off in ("", "off", "OFF"):
+        monkeypatch.setenv("SUMJAX_CACHE_DIR", off)
+        assert compilation_cache_dir() is None
 
 
 def test_list_names_every_experiment(capsys):
@@ -49,11 +116,15 @@ def test_reproduce_only_then_skip_then_force(tmp_path, capsys):
     # Rerun: finished output is found and not recomputed.
     assert main(["reproduce", "--only", SMALL, "--out", out_dir, "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert "skipping" in captured.err and "skipped" in captured.out
+    assert "verified, skipping" in captured.err and "skipped" in captured.out
     assert os.stat(npz).st_mtime_ns == stamp
 
-    # A different seed is a different run: recomputed.
-    assert main(["reproduce", "--only", SMALL, "--out", out_dir, "--quiet", "--seed", "3"]) == 0
+    # A different seed is refused (it would overwrite the seed-0 outputs) ...
+    assert main(["reproduce", "--only", SMALL, "--out", out_dir, "--quiet", "--seed", "3"]) == 2
+    assert "seed: 0 → 3" in capsys.readouterr().err
+    assert os.stat(npz).st_mtime_ns == stamp
+    # ... unless forced.
+    assert main(["reproduce", "--only", SMALL, "--out", out_dir, "--quiet", "--seed", "3", "--force"]) == 0
     assert json.load(open(os.path.join(folder, f"{SMALL}.json")))["seed"] == 3
     stamp = os.stat(npz).st_mtime_ns
 
@@ -75,9 +146,11 @@ def test_run_one_experiment_with_size_flags(tmp_path, capsys):
 def test_bad_usage(tmp_path, capsys):
     assert main(["reproduce", "--only", "no_such_experiment", "--out", str(tmp_path)]) == 2
     assert "unknown experiment" in capsys.readouterr().err
-    assert main(["run"]) == 2
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exc:
         main(["frobnicate"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "frobnicate" in err
 
 
 def test_every_experiment_has_flags_and_a_valid_full_config(capsys):
@@ -96,5 +169,19 @@ def test_every_experiment_has_flags_and_a_valid_full_config(capsys):
             main(["run", name, "--help"])
         assert exc.value.code == 0
         out = capsys.readouterr().out
-        for flag in ("--seed", "--out", "--float64", "--force", "--full"):
+        for flag in ("--seed", "--out", "--float64", "--force", "--full", "--no-cache"):
             assert flag in out, (name, flag)
+        for field in dataclasses.fields(module.Config):  # every size flag shows its allowed range
+            assert "--" + field.name.replace("_", "-") in out, (name, field.name)
+
+
+def test_gpu_sweeps_configurations_are_valid(capsys):
+    import runpy
+
+    script = runpy.run_path(os.path.join(ROOT, "experiments", "gpu_sweeps.py"))
+    assert script["main"](["--list"]) == 0  # every GPU configuration passes the flag ranges
+    out = capsys.readouterr().out
+    for name in EXPERIMENTS:
+        assert name in out
+    assert script["main"](["--list", "--set", "harm_vs_dim.mc_trials=0"]) == 2
+    assert "--mc-trials must be an integer ≥ 1" in capsys.readouterr().err

@@ -59,6 +59,15 @@ def test_verdicts_are_computed_from_the_data(out_dir, tmp_path):
     data["at_ut_info_penalty"] = np.asarray(0.5)
     data["min_gap"] = data["min_gap"] - 0.25
     _io.save_npz(npz, data)
+    # Changed behind the runner's back: the checksum no longer matches, so no verdict at all.
+    claims, metas = collect_claims(work, ["simplex_penalty"])
+    assert claims == [] and metas["simplex_penalty"]["status"] == "damaged"
+    assert "simplex_penalty.npz" in metas["simplex_penalty"]["reason"]
+    # Recorded as written (the checksum updated): the verdicts follow the new data.
+    meta_path = f"{work}/simplex_penalty/simplex_penalty.json"
+    meta = _io.load_json(meta_path)
+    meta["checksums"]["simplex_penalty.npz"] = _io.file_digest(npz)
+    _io.save_json(meta_path, meta)
     claims = dict((c.claim, c) for n, c in collect_claims(work, ["simplex_penalty"])[0])
     penalty = next(c for k, c in claims.items() if k.startswith("Penalty 0"))
     convex = next(c for k, c in claims.items() if k.startswith("f_t is convex"))

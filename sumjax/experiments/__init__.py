@@ -1,8 +1,9 @@
 """Experiments: one module per figure of the two texts, run by `sumjax reproduce`.
 
 `EXPERIMENTS` lists them in report order; `get(name)` imports one. Each module follows
-the protocol described in `sumjax.experiments._base` and has a thin runnable script
-`experiments/<name>.py` in the repository.
+the protocol described in `sumjax.experiments._base` and runs as `sumjax run <name>`.
+Importing this package does not import JAX (the experiment modules import it when they
+compute).
 """
 
 from __future__ import annotations

@@ -1,21 +1,25 @@
-"""Output plumbing for experiments: atomic writes, metadata, figures, a progress bar.
+"""Output plumbing for experiments: atomic writes, checksums, metadata, figures, progress.
 
 Every file is written to a temporary file in the destination folder and moved into
 place with `os.replace`, which is atomic on POSIX and Windows: a crash mid-write
-leaves either the old file or nothing, never a truncated one.
+leaves either the old file or nothing, never a truncated one. Each writer returns the
+sha256 and size of the bytes it wrote, so the metadata can record them and a rerun can
+check that the file on disk is still the one that was written (`verify_files`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
+import hashlib
 import io
 import json
 import os
 import platform
 import sys
 import tempfile
-import time
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -31,7 +35,12 @@ __all__ = [
     "save_figure",
     "environment_metadata",
     "utc_now",
-    "Progress",
+    "file_digest",
+    "verify_files",
+    "check_writable",
+    "OutputError",
+    "folder_lock",
+    "progress_bar",
 ]
 
 
@@ -44,12 +53,107 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what a plain open() would give (mkstemp uses 0600)
 
 
+class OutputError(OSError):
+    """An output folder or file cannot be written (read-only, a regular file in the way, disk full)."""
+
+
+def _mkstemp(prefix: str, folder: str):
+    # One place that creates files, so tests can make a folder "read-only" even for root.
+    return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+
+
+def check_writable(folder: str | os.PathLike) -> str:
+    """Check that files can be created in `folder` (or, if it does not exist yet, in the
+    nearest folder above it that does), without creating anything that stays.
+
+    Raises `OutputError` naming the path when it (or a parent) is a regular file or the
+    folder is read-only.
+    """
+    folder = os.fspath(folder)
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        shown = folder if probe == os.path.abspath(folder) else probe
+        raise OutputError(f"--out {shown!r} is a file, not a folder; name a folder")
+    try:
+        fd, tmp = _mkstemp(".write-check.", probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {folder!r}: {exc.strerror or exc}") from None
+    return folder
+
+
+def file_digest(path: str | os.PathLike) -> dict:
+    """{"sha256": hex digest, "size": bytes} of the file at `path`."""
+    h = hashlib.sha256()
+    size = 0
+    with open(os.fspath(path), "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return {"sha256": h.hexdigest(), "size": size}
+
+
+def verify_files(folder: str | os.PathLike, checksums: Mapping[str, Mapping]) -> list[tuple[str, str]]:
+    """Check every file of `checksums` ({name: {"sha256", "size"}}) in `folder`.
+
+    Returns (name, reason) for each file that is missing, has another size (truncated or
+    grown) or another content; an empty list means every file is the one that was written.
+    """
+    bad = []
+    for name, want in sorted(checksums.items()):
+        path = os.path.join(os.fspath(folder), name)
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            bad.append((name, "missing"))
+            continue
+        if size != want.get("size"):
+            bad.append((name, f"{size} bytes, {want.get('size')} written (truncated or changed)"))
+        elif file_digest(path)["sha256"] != want.get("sha256"):
+            bad.append((name, "content differs from what was written (sha256 mismatch)"))
+    return bad
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike):
+    """An exclusive advisory lock on the folder itself (POSIX `flock` on its descriptor).
+
+    Two runs writing the same experiment take turns: the second sees the first's finished
+    outputs instead of interleaving its files with them. Locking the folder's own descriptor
+    leaves no lock file behind; the lock is released when the process exits or dies. A no-op
+    where `flock` does not exist (Windows) or does not apply to folders.
+    """
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - no advisory locks here: atomic writes only
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # pragma: no cover - a file system without flock
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
     """Write `data` to `path` atomically (temp file in the same folder, fsync, `os.replace`)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    fd, tmp = _mkstemp("." + os.path.basename(path) + ".", folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -79,8 +183,12 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, object]) -> str:
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    with np.load(os.fspath(path), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """The arrays of an `.npz`; a damaged file raises `ValueError` naming the path."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"cannot read {os.fspath(path)!r}: {type(exc).__name__}: {exc}") from None
 
 
 def save_csv(path: str | os.PathLike, columns: Mapping[str, object]) -> str:
@@ -118,11 +226,15 @@ def load_json(path: str | os.PathLike):
 
 def save_figure(fig, stem: str | os.PathLike, *, dpi: int = 130) -> list[str]:
     """Save a matplotlib figure as `stem.png` and `stem.svg`, each atomically."""
+    import matplotlib
+
     stem = os.fspath(stem)
     paths = []
     for ext in ("png", "svg"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=dpi, bbox_inches="tight", metadata=_figure_metadata(ext))
+        # A fixed SVG id salt (default: a random uuid) makes reruns of the same data byte-identical.
+        with matplotlib.rc_context({"svg.hashsalt": "sumjax"}):
+            fig.savefig(buf, format=ext, dpi=dpi, bbox_inches="tight", metadata=_figure_metadata(ext))
         paths.append(atomic_write_bytes(f"{stem}.{ext}", buf.getvalue()))
     return paths
 
@@ -165,45 +277,18 @@ def environment_metadata() -> dict:
     }
 
 
-class Progress:
-    """A small stderr progress bar (no third-party dependency).
+def progress_bar(total=None, desc: str = "", *, enabled: bool = True, initial: int = 0, **kwargs):
+    """A `tqdm.auto` bar on stderr (a widget in notebooks, a line in terminals).
 
-    On a terminal it redraws one line; otherwise it prints a line roughly every
-    10% so logs stay short. `enabled=False` silences it.
+    `enabled=False` silences it; otherwise tqdm's own environment overrides apply, so
+    `TQDM_DISABLE=1` turns every sumjax bar off. Rates and ETAs count from `initial`
+    (pieces that were already finished or that included compilation are not timed).
     """
+    from tqdm.auto import tqdm
 
-    def __init__(self, total: int, label: str = "", *, stream=None, enabled: bool = True, width: int = 24):
-        self.total = max(int(total), 1)
-        self.label = label
-        self.stream = sys.stderr if stream is None else stream
-        self.enabled = enabled
-        self.width = width
-        self.count = 0
-        self.start = time.perf_counter()
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_decile = -1
-
-    def update(self, n: int = 1) -> None:
-        self.count = min(self.count + n, self.total)
-        if not self.enabled:
-            return
-        frac = self.count / self.total
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-        filled = int(round(frac * self.width))
-        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.count}/{self.total} {elapsed:5.1f}s eta {eta:5.1f}s"
-        if self._tty:
-            self.stream.write("\r" + line + ("\n" if self.count == self.total else ""))
-            self.stream.flush()
-        else:
-            decile = int(frac * 10)
-            if decile != self._last_decile or self.count == self.total:
-                self._last_decile = decile
-                self.stream.write(line + "\n")
-                self.stream.flush()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    # tqdm reads TQDM_* when it is imported; read TQDM_DISABLE again so setting it later works too.
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no", "off"):
+        enabled = False
+    if not enabled:
+        kwargs["disable"] = True  # an explicit argument wins over TQDM_DISABLE, so pass it only to silence
+    return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, dynamic_ncols=True, leave=True, **kwargs)

@@ -19,6 +19,7 @@ import numpy as np
 __all__ = [
     "is_traced",
     "ensure",
+    "ensure_all",
     "check_finite",
     "check_range",
     "check_simplex",
@@ -52,6 +53,24 @@ def ensure(x, bad, message: str):
         return eqx.error_if(x, jnp.any(bad), message)
     if bool(np.any(np.asarray(bad))):
         raise ValueError(message)
+    return x
+
+
+def ensure_all(x, conditions):
+    """`x` unchanged, raising the message of the FIRST `(bad, message)` pair whose `bad` holds.
+
+    One check for one argument: concrete input raises `ValueError` eagerly; traced input gets a
+    single `equinox.branched_error_if` (one host callback) that names the failing condition.
+    Each `bad` is a boolean array (NumPy when concrete) or a callable of `x`.
+    """
+    bads = [bad(x) if callable(bad) else bad for bad, _ in conditions]
+    msgs = [m for _, m in conditions]
+    if is_traced(x, *bads):
+        anys = jnp.stack([jnp.any(b) for b in bads])
+        return eqx.branched_error_if(x, jnp.any(anys), jnp.argmax(anys), msgs)
+    for bad, msg in zip(bads, msgs):
+        if bool(np.any(np.asarray(bad))):
+            raise ValueError(msg)
     return x
 
 
@@ -123,9 +142,16 @@ def check_shape(x, name: str, shape: tuple, *, what: str = ""):
     return x
 
 
+def _arraylike(x):
+    # Python lists/tuples are accepted everywhere: NumPy decides their dtype (jnp.result_type cannot).
+    return np.asarray(x) if isinstance(x, (list, tuple)) else x
+
+
 def as_float(x, *others):
-    """`x` as an array of the floating dtype implied by `x` and `others` (ints promote to the default float)."""
-    return jnp.asarray(x, dtype=jnp.result_type(x, *others, float))
+    """`x` as an array of the floating dtype implied by `x` and `others` (ints promote to the
+    default float; Python lists and tuples are accepted)."""
+    x = _arraylike(x)
+    return jnp.asarray(x, dtype=jnp.result_type(x, *map(_arraylike, others), float))
 
 
 def float_vector(x, name: str):

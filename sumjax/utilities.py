@@ -26,11 +26,9 @@ class LinearUtility(eqx.Module):
     offset: Float[Array, ""]
 
     def __init__(self, u, offset=0.0):
-        u = _float(u)
-        if u.ndim != 1:
-            raise ValueError(f"argument `u` must be a vector of shape (d,); got shape {u.shape}")
+        u = float_vector(u, "u")
         self.u = check_finite(u, "u")
-        self.offset = check_finite(jnp.asarray(offset, dtype=u.dtype), "offset")
+        self.offset = check_finite(jnp.asarray(_float(offset), dtype=u.dtype), "offset")
         check_shape(self.offset, "offset", ())
 
     @property
@@ -54,9 +52,9 @@ class QuadraticUtility(eqx.Module):
 
     def __init__(self, A, b, offset=0.0):
         A = _float(A, b)
-        b = jnp.asarray(b, dtype=A.dtype)
-        if b.ndim != 1:
-            raise ValueError(f"argument `b` must be a vector of shape (d,); got shape {b.shape}")
+        b = jnp.asarray(_float(b), dtype=A.dtype)
+        if b.ndim != 1 or b.shape[0] < 1:
+            raise ValueError(f"argument `b` must be a non-empty vector of shape (d,); got shape {b.shape}")
         check_shape(A, "A", (b.shape[0], b.shape[0]), what="(matching `b`)")
         self.A = check_finite(A, "A")
         self.b = check_finite(b, "b")

@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._validate import check_range
+from ._validate import as_float_of, check_range
 from .divergence import _kl, checked_utility_values
-from .tilt import as_float_of
 from .worlds import AbstractWeightedWorld
 
 __all__ = ["BaselineResult", "best_of_n", "quantilizer"]

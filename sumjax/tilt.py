@@ -20,7 +20,7 @@ from jaxtyping import Array, Bool, Float
 from ._numerics import expm1_minus_x as _expm1_minus_x
 from ._numerics import safe_sqrt
 from ._root import implicit_root, newton_bisection
-from ._validate import check_range, ensure_all, is_traced
+from ._validate import as_float_of, check_range, ensure_all, is_traced
 from .divergence import _check_gaussian_utility, checked_utility_values, expected_utility
 from .utilities import LinearUtility, QuadraticUtility
 from .worlds import AbstractWeightedWorld, AbstractWorld, GaussianWorld
@@ -302,7 +302,8 @@ def _quadratic_power_limit(world: GaussianWorld, utility: QuadraticUtility, xp):
 def _check_power(world, utility, beta):
     """One check of `power` (eager in NumPy on concrete input, one error_if under a trace) on
     the value the tilt is computed from, so the check cannot be compiled away."""
-    traced = is_traced(beta, world, utility)
+    gaussian = isinstance(world, GaussianWorld)
+    traced = is_traced(beta, world, utility) if gaussian else is_traced(beta)
     xp = jnp if traced else np
     b = beta if traced else np.asarray(beta)
     base = "argument `power` must lie in [0, inf)"
@@ -366,11 +367,6 @@ def tilt(world: AbstractWorld, utility, power) -> TiltResult:
     beta = as_float_of(power, world.dtype)
     beta = _check_power(world, utility, beta)
     return _tilt_compiled(world, utility, beta)
-
-
-def as_float_of(x, dtype):
-    """`x` (scalar, array or Python list) as an array of `dtype` (the world's precision decides)."""
-    return jnp.asarray(np.asarray(x) if isinstance(x, (list, tuple)) else x).astype(dtype)
 
 
 @eqx.filter_jit

@@ -23,6 +23,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._validate import as_float as _float
+from ._validate import as_float_of
 from ._validate import check_finite, check_shape, check_simplex, ensure_all, float_vector, is_traced
 from .utilities import LinearUtility, QuadraticUtility, TabularUtility
 
@@ -130,7 +131,7 @@ class GaussianWorld(AbstractWorld):
 
     def __init__(self, mean, chol):
         mean = _mean_vector(mean, chol)
-        chol = jnp.asarray(_float(chol), dtype=mean.dtype)
+        chol = as_float_of(chol, mean.dtype)
         d = mean.shape[0]
         check_shape(chol, "chol", (d, d), what="(lower Cholesky factor of the covariance)")
         self.mean = check_finite(mean, "mean")
@@ -157,7 +158,7 @@ class GaussianWorld(AbstractWorld):
     def from_covariance(cls, mean, cov) -> GaussianWorld:
         """N(mean, cov); `cov` must be symmetric positive definite (else a clear error naming `cov`)."""
         mean = _mean_vector(mean, cov)
-        cov = jnp.asarray(_float(cov), dtype=mean.dtype)
+        cov = as_float_of(cov, mean.dtype)
         d = mean.shape[0]
         check_shape(cov, "cov", (d, d))
         mean = check_finite(mean, "mean")
@@ -182,13 +183,12 @@ class GaussianWorld(AbstractWorld):
         if np.max(np.abs(c - c.T)) > 100 * eps * np.max(np.abs(c)):
             raise ValueError("argument `cov` must be symmetric")
         try:
-            np.linalg.cholesky(sym(np, c))
+            chol = np.linalg.cholesky(sym(np, c))
         except np.linalg.LinAlgError:
             raise ValueError("argument `cov` must be positive definite (its Cholesky factorisation failed)") from None
-        chol = jnp.linalg.cholesky(sym(jnp, cov))
-        if not bool(jnp.all(jnp.isfinite(chol))) or bool(jnp.any(jnp.diagonal(chol) <= 0)):
+        if not np.all(np.isfinite(chol)) or np.any(np.diagonal(chol) <= 0):
             raise ValueError("argument `cov` must be positive definite (its Cholesky factorisation failed)")
-        return cls.replace_unchecked(mean, chol)
+        return cls.replace_unchecked(mean, jnp.asarray(chol, mean.dtype))
 
     @classmethod
     def replace_unchecked(cls, mean, chol) -> GaussianWorld:
@@ -304,13 +304,12 @@ class ParticleWorld(AbstractWeightedWorld):
     log_weights: Float[Array, " n"]
 
     def __init__(self, samples, log_weights):
-        samples = jnp.asarray(np.asarray(samples) if isinstance(samples, (list, tuple)) else samples)
+        samples = samples if is_traced(samples) else np.asarray(samples)
         lw = _float(log_weights)
         if samples.ndim < 1 or samples.shape[0] < 1:
             raise ValueError(f"argument `samples` must have a leading axis of length n >= 1; got shape {samples.shape}")
         check_shape(lw, "log_weights", (samples.shape[0],), what="(one log-weight per sample)")
-        if jnp.issubdtype(samples.dtype, jnp.floating):
-            samples = check_finite(samples, "samples")
+        samples = check_finite(samples, "samples") if jnp.issubdtype(samples.dtype, jnp.floating) else jnp.asarray(samples)
         lw = _check_log_weights(lw, "log_weights")
         self.samples = samples
         self.log_weights = jax.nn.log_softmax(lw)

@@ -17,6 +17,7 @@ route is `sumjax.alignment.quadrature`.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
@@ -51,7 +52,11 @@ def kappa_max(dtype) -> float:
 
 
 def _as_array(x, dtype):
-    return jnp.asarray(np.asarray(x) if isinstance(x, (list, tuple)) else x, dtype=dtype)
+    # Concrete input stays NumPy until checked, so a constant inside a caller's trace is
+    # checked eagerly rather than by a compiled callback.
+    if is_traced(x):
+        return jnp.asarray(x, dtype=dtype)
+    return np.asarray(x, dtype=dtype)
 
 
 def _broadcast(x, d, name: str):
@@ -137,9 +142,11 @@ def _kl_target_conditions(D, d, traced):
     """D ≥ 0 (finite) and D ≤ D(κ_max, d): κ(D) ≈ ((d−1)/2)·e^{2D/(d−1)+1} beyond is not representable."""
     xp = jnp if traced else np
     a = D if traced else np.asarray(D)
-    top = _vmf.kl(jnp.asarray(kappa_max(D.dtype), D.dtype), d)
-    if not traced:
-        top = np.asarray(top)
+    if traced:
+        top = _vmf.kl(jnp.asarray(kappa_max(D.dtype), D.dtype), d)
+    else:
+        with jax.ensure_compile_time_eval():  # concrete even inside a caller's trace
+            top = np.asarray(_vmf.kl(jnp.asarray(kappa_max(D.dtype), D.dtype), d))
     hint = "" if traced or top.size != 1 else f" = {float(top):.6g}"
     return [
         (xp.isnan(a) | xp.isinf(a) | (a < 0), "argument `D` must lie in [0, inf)"),

@@ -6,6 +6,7 @@ Subpackages: `sumjax.alignment` (the SUM alignment toy model and its scaling),
 
 The public names are loaded on first use (PEP 562), so `import sumjax` — and the
 `sumjax --help` command — does not import JAX until a name that needs it is used.
+Static tools (type checkers, IDEs, the API docs) see the explicit re-exports below.
 """
 
 from __future__ import annotations
@@ -15,42 +16,92 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-# Modules whose public names (their `__all__`) are re-exported here, and subpackages.
-_STAR_MODULES = ("worlds", "utilities", "divergence", "tilt", "baselines", "agents")
-_SUBPACKAGES = ("alignment", "guarded")
+if TYPE_CHECKING:
+    from . import alignment as alignment
+    from . import guarded as guarded
+    from .agents import Agent as Agent
+    from .agents import act_in_turn as act_in_turn
+    from .baselines import BaselineResult as BaselineResult
+    from .baselines import best_of_n as best_of_n
+    from .baselines import quantilizer as quantilizer
+    from .divergence import entropy as entropy
+    from .divergence import expected_utility as expected_utility
+    from .divergence import kl as kl
+    from .divergence import optimisation_amount as optimisation_amount
+    from .tilt import TiltResult as TiltResult
+    from .tilt import tilt as tilt
+    from .tilt import tilt_kl as tilt_kl
+    from .utilities import LinearUtility as LinearUtility
+    from .utilities import QuadraticUtility as QuadraticUtility
+    from .utilities import TabularUtility as TabularUtility
+    from .worlds import AbstractWeightedWorld as AbstractWeightedWorld
+    from .worlds import AbstractWorld as AbstractWorld
+    from .worlds import DiscreteWorld as DiscreteWorld
+    from .worlds import GaussianWorld as GaussianWorld
+    from .worlds import ParticleWorld as ParticleWorld
 
-if TYPE_CHECKING:  # static tools (type checkers, IDEs, documentation) see the eager imports
-    from . import alignment, guarded  # noqa: F401
-    from .agents import *  # noqa: F401,F403
-    from .baselines import *  # noqa: F401,F403
-    from .divergence import *  # noqa: F401,F403
-    from .tilt import *  # noqa: F401,F403
-    from .utilities import *  # noqa: F401,F403
-    from .worlds import *  # noqa: F401,F403
+# public name -> module that defines it (a subpackage maps to itself).
+_EXPORTS = {
+    "alignment": ".alignment",
+    "guarded": ".guarded",
+    "Agent": ".agents",
+    "act_in_turn": ".agents",
+    "BaselineResult": ".baselines",
+    "best_of_n": ".baselines",
+    "quantilizer": ".baselines",
+    "entropy": ".divergence",
+    "expected_utility": ".divergence",
+    "kl": ".divergence",
+    "optimisation_amount": ".divergence",
+    "TiltResult": ".tilt",
+    "tilt": ".tilt",
+    "tilt_kl": ".tilt",
+    "LinearUtility": ".utilities",
+    "QuadraticUtility": ".utilities",
+    "TabularUtility": ".utilities",
+    "AbstractWeightedWorld": ".worlds",
+    "AbstractWorld": ".worlds",
+    "DiscreteWorld": ".worlds",
+    "GaussianWorld": ".worlds",
+    "ParticleWorld": ".worlds",
+}
 
-
-def _load() -> dict:
-    public = {}
-    for name in _STAR_MODULES:
-        module = importlib.import_module(f".{name}", __name__)
-        public.update({n: getattr(module, n) for n in module.__all__})
-    for name in _SUBPACKAGES:
-        public[name] = importlib.import_module(f".{name}", __name__)
-    globals().update(public)
-    globals()["__all__"] = sorted(public) + ["__version__"]
-    return public
+__all__ = [
+    "AbstractWeightedWorld",
+    "AbstractWorld",
+    "Agent",
+    "BaselineResult",
+    "DiscreteWorld",
+    "GaussianWorld",
+    "LinearUtility",
+    "ParticleWorld",
+    "QuadraticUtility",
+    "TabularUtility",
+    "TiltResult",
+    "act_in_turn",
+    "alignment",
+    "best_of_n",
+    "entropy",
+    "expected_utility",
+    "guarded",
+    "kl",
+    "optimisation_amount",
+    "quantilizer",
+    "tilt",
+    "tilt_kl",
+    "__version__",
+]
 
 
 def __getattr__(name: str):
-    if name.startswith("__") and name != "__all__":
-        raise AttributeError(name)
-    _load()
-    try:
-        return globals()[name]
-    except KeyError:
-        raise AttributeError(f"module 'sumjax' has no attribute {name!r}") from None
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sumjax' has no attribute {name!r}")
+    mod = importlib.import_module(module, __name__)
+    value = mod if module == f".{name}" else getattr(mod, name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
 
 def __dir__():
-    _load()
-    return sorted(globals())
+    return sorted(set(globals()) | set(__all__))

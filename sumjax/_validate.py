@@ -19,11 +19,13 @@ import numpy as np
 __all__ = [
     "is_traced",
     "ensure",
+    "ensure_all",
     "check_finite",
     "check_range",
     "check_simplex",
     "check_shape",
     "as_float",
+    "as_float_of",
     "float_vector",
 ]
 
@@ -55,13 +57,33 @@ def ensure(x, bad, message: str):
     return x
 
 
+def ensure_all(x, conditions):
+    """`x` unchanged, raising the message of the FIRST `(bad, message)` pair whose `bad` holds.
+
+    One check for one argument: concrete input raises `ValueError` eagerly; traced input gets a
+    single `equinox.branched_error_if` (one host callback) that names the failing condition.
+    Each `bad` is a boolean array (NumPy when concrete) or a callable of `x`.
+    """
+    bads = [bad(x) if callable(bad) else bad for bad, _ in conditions]
+    msgs = [m for _, m in conditions]
+    if is_traced(x, *bads):
+        anys = jnp.stack([jnp.any(b) for b in bads])
+        return eqx.branched_error_if(x, jnp.any(anys), jnp.argmax(anys), msgs)
+    for bad, msg in zip(bads, msgs):
+        if bool(np.any(np.asarray(bad))):
+            raise ValueError(msg)
+    return jnp.asarray(x)
+
+
 def check_finite(x, name: str):
     """`x` must contain no NaN or inf."""
-    x = jnp.asarray(x)
     msg = f"argument `{name}` must be finite (no NaN or inf)"
-    if not is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError(f"{msg}; {_describe(x)}")
-    return ensure(x, ~jnp.isfinite(x), msg)
+    if not is_traced(x):  # concrete (even inside a caller's trace): checked now, in NumPy
+        if not bool(np.all(np.isfinite(np.asarray(x)))):
+            raise ValueError(f"{msg}; {_describe(x)}")
+        return jnp.asarray(x)
+    x = jnp.asarray(x)
+    return eqx.error_if(x, jnp.any(~jnp.isfinite(x)), msg)
 
 
 def check_range(
@@ -74,13 +96,15 @@ def check_range(
     upper_inclusive: bool = True,
     allow_inf: bool = False,
 ):
-    """`x` must be non-NaN and lie in the stated interval (finite unless `allow_inf`)."""
-    x = jnp.asarray(x)
+    """`x` must be non-NaN and lie in the stated interval (finite unless `allow_inf`).
+
+    Concrete input — also a constant inside a caller's trace — is checked now, in NumPy."""
+    traced = is_traced(x)
+    x = jnp.asarray(x) if traced else x
     lo = "-inf" if lower is None else f"{lower:g}"
     hi = "inf" if upper is None else f"{upper:g}"
     interval = f"{'[' if lower_inclusive and lower is not None else '('}{lo}, {hi}{']' if upper_inclusive and upper is not None else ')'}"
     # Concrete input is checked in NumPy: no eager jnp dispatch or compile per shape on the hot path.
-    traced = is_traced(x)
     xp, a = (jnp, x) if traced else (np, np.asarray(x))
     bad = xp.isnan(a)
     if not allow_inf:
@@ -95,19 +119,19 @@ def check_range(
     if np.any(bad):
         first = a[bad].reshape(-1)[0] if a.ndim else a.item()
         raise ValueError(f"{msg}; got {first!r}" + ("" if a.size == 1 else f" (in array of shape {a.shape})"))
-    return x
+    return jnp.asarray(x)
 
 
 def check_simplex(w, name: str, *, atol: float | None = None):
     """Last axis of `w` must be a probability vector: entries >= 0 summing to 1."""
-    w = jnp.asarray(w)
+    w = w if is_traced(w) else np.asarray(w)
     if atol is None:
         atol = 1e-6 if w.dtype == jnp.float32 else 1e-9
     xp, a = (jnp, w) if is_traced(w) else (np, np.asarray(w))
     bad = xp.any(~xp.isfinite(a), axis=-1) | xp.any(a < -atol, axis=-1)
     bad = bad | (xp.abs(xp.sum(a, axis=-1) - 1.0) > atol * max(1, w.shape[-1] if w.ndim else 1))
     msg = f"argument `{name}` must lie on the simplex (entries >= 0 along the last axis, summing to 1)"
-    return ensure(w, bad, msg)
+    return jnp.asarray(ensure(w, bad, msg))
 
 
 def check_shape(x, name: str, shape: tuple, *, what: str = ""):
@@ -123,9 +147,25 @@ def check_shape(x, name: str, shape: tuple, *, what: str = ""):
     return x
 
 
+def _arraylike(x):
+    # Python lists/tuples are accepted everywhere: NumPy decides their dtype (jnp.result_type cannot).
+    return np.asarray(x) if isinstance(x, (list, tuple)) else x
+
+
+def as_float_of(x, dtype):
+    """`x` (scalar, array, Python list) as an array of `dtype`. Concrete input stays a NumPy array,
+    so that checking it is eager even inside a caller's trace (a jnp conversion there would
+    turn a constant into a traced value and its check into a compiled callback)."""
+    if is_traced(x):
+        return jnp.asarray(x).astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
 def as_float(x, *others):
-    """`x` as an array of the floating dtype implied by `x` and `others` (ints promote to the default float)."""
-    return jnp.asarray(x, dtype=jnp.result_type(x, *others, float))
+    """`x` as an array of the floating dtype implied by `x` and `others` (ints promote to the
+    default float; Python lists and tuples are accepted). NumPy for concrete input (see `as_float_of`)."""
+    x = _arraylike(x)
+    return as_float_of(x, jnp.result_type(x, *map(_arraylike, others), float))
 
 
 def float_vector(x, name: str):

@@ -13,7 +13,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._validate import check_range
+from ._validate import as_float, check_range
 from .tilt import TiltResult, tilt
 
 __all__ = ["Agent", "act_in_turn"]
@@ -27,7 +27,7 @@ class Agent(eqx.Module):
 
     def __init__(self, utility, power):
         self.utility = utility
-        self.power = check_range(jnp.asarray(power, dtype=jnp.result_type(power, float)), "power", 0.0)
+        self.power = check_range(as_float(power), "power", 0.0)
 
     def act(self, world) -> TiltResult:
         """This agent's optimal action on `world` (= `tilt(world, utility, power)`)."""

@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._validate import check_range
-from .divergence import _log_weights, _utility_values, _with_log_weights, kl
-from .worlds import DiscreteWorld, ParticleWorld
+from ._validate import as_float_of, check_range
+from .divergence import _kl, checked_utility_values
+from .worlds import AbstractWeightedWorld
 
 __all__ = ["BaselineResult", "best_of_n", "quantilizer"]
 
@@ -39,14 +39,14 @@ def _cdf_levels(lw, values):
 
 
 def _finish(world, lw_new, values):
-    new = _with_log_weights(world, lw_new)
-    lw = _log_weights(world)
-    gain = jnp.sum(jnp.where(lw > -jnp.inf, (jnp.exp(_log_weights(new)) - jnp.exp(lw)) * values, 0.0))
-    return BaselineResult(new, kl(new, world), gain)
+    new = world.with_log_mass(lw_new)
+    lw = world.log_mass
+    gain = jnp.sum(jnp.where(lw > -jnp.inf, (jnp.exp(new.log_mass) - jnp.exp(lw)) * values, 0.0))
+    return BaselineResult(new, jnp.maximum(_kl(new, world), 0.0), gain)
 
 
 def _check_world(world, fn):
-    if not isinstance(world, (DiscreteWorld, ParticleWorld)):
+    if not isinstance(world, AbstractWeightedWorld):
         raise TypeError(f"{fn}: expected a DiscreteWorld or ParticleWorld; got {type(world).__name__}")
 
 
@@ -58,9 +58,9 @@ def best_of_n(world, utility, n) -> BaselineResult:
     Computed in log space (log1p/expm1), accurate to a few ulp for any n and level masses.
     """
     _check_world(world, "best_of_n")
-    values = _utility_values(world, utility)
-    lw = _log_weights(world)
-    n = check_range(jnp.asarray(n, lw.dtype), "n", 1.0)
+    values = checked_utility_values(world, utility)
+    lw = world.log_mass
+    n = check_range(as_float_of(n, lw.dtype), "n", 1.0)
     upper, lower, p = _cdf_levels(lw, values)
     mass = upper - lower  # mass of the state's tie level
     pos = (p > 0) & (mass > 0)
@@ -83,9 +83,9 @@ def quantilizer(world, utility, q) -> BaselineResult:
     the boundary (a continuous U), otherwise ≤ −log q. q in (0, 1].
     """
     _check_world(world, "quantilizer")
-    values = _utility_values(world, utility)
-    lw = _log_weights(world)
-    q = check_range(jnp.asarray(q, lw.dtype), "q", 0.0, 1.0, lower_inclusive=False)
+    values = checked_utility_values(world, utility)
+    lw = world.log_mass
+    q = check_range(as_float_of(q, lw.dtype), "q", 0.0, 1.0, lower_inclusive=False)
     upper, lower, p = _cdf_levels(lw, values)
     mass = upper - lower
     above = 1.0 - upper  # mass strictly above the level

@@ -8,10 +8,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._validate import check_finite, check_range, check_shape, ensure
-from .utilities import LinearUtility, QuadraticUtility, TabularUtility
-from .worlds import DiscreteWorld, GaussianWorld, ParticleWorld
+from typing import Literal
+
+import numpy as np
+
 from ._numerics import safe_sqrt
+from ._validate import check_finite, check_range, check_shape, ensure, ensure_all, is_traced
+from .utilities import LinearUtility, QuadraticUtility
+from .worlds import AbstractWeightedWorld, DiscreteWorld, GaussianWorld, ParticleWorld
 
 __all__ = ["kl", "expected_utility", "entropy", "optimisation_amount"]
 
@@ -21,9 +25,6 @@ def _xlogy_terms(p, log_p, log_q):
     pos = p > 0
     diff = jnp.where(pos, log_p - jnp.where(pos, log_q, 0.0), 0.0)
     return jnp.where(pos, p * diff, 0.0)
-
-
-_safe_sqrt = safe_sqrt  # re-exported for tilt
 
 
 def _gaussian_kl(p: GaussianWorld, q: GaussianWorld):
@@ -78,50 +79,18 @@ def _kl(p, q) -> Float[Array, ""]:
     )
 
 
-def _utility_values(world, utility) -> Float[Array, " n"]:
-    """U at every state of a discrete or particle world (checked finite)."""
-    if isinstance(world, DiscreteWorld):
-        if isinstance(utility, TabularUtility):
-            check_shape(utility.values, "utility.values", (world.n,), what=f"(one value per state of the {world.n}-state world)")
-            values = utility.values
-        elif isinstance(utility, (LinearUtility, QuadraticUtility)):
-            raise TypeError(
-                f"{type(utility).__name__} acts on vectors in R^d, but the states of a DiscreteWorld are the indices "
-                "0..n-1: use TabularUtility(values) (or a callable on the state index)"
-            )
-        elif callable(utility):
-            values = jax.vmap(utility)(jnp.arange(world.n))
-        else:
-            raise TypeError(f"utility must be a TabularUtility or a callable; got {type(utility).__name__}")
-        dtype = world.log_probs.dtype
-    elif isinstance(world, ParticleWorld):
-        if not callable(utility):
-            raise TypeError(f"utility must be callable on one state; got {type(utility).__name__}")
-        dim = getattr(utility, "dim", None)
-        if isinstance(utility, (LinearUtility, QuadraticUtility)) and world.samples.shape[1:] != (dim,):
-            raise ValueError(
-                f"utility of dimension {dim} does not match the particle states of shape {world.samples.shape[1:]}"
-            )
-        if isinstance(utility, TabularUtility):
-            raise TypeError("TabularUtility is for DiscreteWorld; on a ParticleWorld pass a callable on one state")
-        values = jax.vmap(utility)(world.samples)
-        dtype = world.log_weights.dtype
-    else:
+def _utility_values(world: AbstractWeightedWorld, utility) -> Float[Array, " n"]:
+    """U at every state of a discrete or particle world (not checked: see `checked_utility_values`)."""
+    if not isinstance(world, AbstractWeightedWorld):
         raise TypeError(f"expected a DiscreteWorld or ParticleWorld; got {type(world).__name__}")
-    values = jnp.asarray(values)
-    if values.shape != (world.n,):
-        raise ValueError(f"utility must return one scalar per state; got values of shape {values.shape}")
-    values = values.astype(jnp.result_type(values, dtype))
-    return ensure(values, ~jnp.isfinite(values), "utility values must be finite at every state")
+    return world.utility_values(utility)
 
 
-def _log_weights(world):
-    return world.log_probs if isinstance(world, DiscreteWorld) else world.log_weights
-
-
-def _with_log_weights(world, lw):
-    """The discrete or particle `world` with its (log-)weights replaced by `lw` (renormalised)."""
-    return DiscreteWorld(lw) if isinstance(world, DiscreteWorld) else ParticleWorld(world.samples, lw)
+def checked_utility_values(world: AbstractWeightedWorld, utility):
+    """U at every state, checked once (argument `utility`) to be finite: the boundary helper."""
+    values = _utility_values(world, utility)
+    xp, a = (jnp, values) if is_traced(values) else (np, np.asarray(values))
+    return ensure_all(values, [(~xp.isfinite(a), "argument `utility` must give finite values at every state")])
 
 
 def _check_gaussian_utility(world: GaussianWorld, utility):
@@ -145,8 +114,8 @@ def expected_utility(world, utility) -> Float[Array, ""]:
         A = utility.A_sym
         L = world.chol
         return -0.5 * (jnp.sum(L * (A @ L)) + world.mean @ A @ world.mean) + utility.b @ world.mean + utility.offset
-    values = _utility_values(world, utility)
-    return jnp.sum(jnp.exp(_log_weights(world)) * values)
+    values = checked_utility_values(world, utility)
+    return jnp.sum(jnp.exp(world.log_mass) * values)
 
 
 def entropy(world, intrinsic=None) -> Float[Array, ""]:
@@ -160,9 +129,9 @@ def entropy(world, intrinsic=None) -> Float[Array, ""]:
         if intrinsic is not None:
             raise TypeError("entropy: intrinsic entropies are defined per state of a DiscreteWorld or ParticleWorld")
         return 0.5 * (world.log_det_cov() + world.dim * (1.0 + jnp.log(2 * jnp.pi)))
-    if not isinstance(world, (DiscreteWorld, ParticleWorld)):
+    if not isinstance(world, AbstractWeightedWorld):
         raise TypeError(f"entropy: expected a world; got {type(world).__name__}")
-    lp = _log_weights(world)
+    lp = world.log_mass
     p = jnp.exp(lp)
     h = -jnp.sum(_xlogy_terms(p, lp, jnp.zeros_like(lp)))
     if intrinsic is None:
@@ -173,7 +142,7 @@ def entropy(world, intrinsic=None) -> Float[Array, ""]:
     return h + jnp.sum(jnp.where(p > 0, p * s, 0.0))
 
 
-def optimisation_amount(kl_value, measure: str = "sqrt_kl") -> Float[Array, "..."]:
+def optimisation_amount(kl_value, measure: Literal["sqrt_kl", "kl"] = "sqrt_kl") -> Float[Array, "..."]:
     """Amount of optimisation (SUM Appendix 2): √KL by default (KL acts like a squared
     distance), or KL itself with `measure="kl"`. At KL = 0 the gradient of √KL is
     returned as 0 (the true one-sided derivative is +inf)."""
@@ -182,4 +151,4 @@ def optimisation_amount(kl_value, measure: str = "sqrt_kl") -> Float[Array, "...
         return x
     if measure != "sqrt_kl":
         raise ValueError(f"argument `measure` must be 'sqrt_kl' or 'kl'; got {measure!r}")
-    return _safe_sqrt(x)
+    return safe_sqrt(x)

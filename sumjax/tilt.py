@@ -17,18 +17,13 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float
 
-from ._root import implicit_root, increasing_root
-from ._validate import check_range
-from .divergence import (
-    _check_gaussian_utility,
-    _log_weights,
-    _safe_sqrt,
-    _utility_values,
-    _with_log_weights,
-    expected_utility,
-)
+from ._numerics import expm1_minus_x as _expm1_minus_x
+from ._numerics import safe_sqrt
+from ._root import implicit_root, newton_bisection
+from ._validate import as_float_of, check_range, ensure_all, is_traced
+from .divergence import _check_gaussian_utility, checked_utility_values, expected_utility
 from .utilities import LinearUtility, QuadraticUtility
-from .worlds import DiscreteWorld, GaussianWorld, ParticleWorld
+from .worlds import AbstractWeightedWorld, AbstractWorld, GaussianWorld
 
 __all__ = ["TiltResult", "tilt", "tilt_kl"]
 
@@ -42,6 +37,8 @@ class TiltResult(eqx.Module):
     gain: E_P'[U] − E_P[U] ≥ 0.
     saturated: True when the power exceeds the largest reachable KL (P' is then P
       conditioned on the argmax set of U; for constant U, P' = P with k = 0).
+    converged: True when the 1-D root for k met its tolerance within the iteration cap
+      (always True for the closed forms); never silently False — check it.
     """
 
     world: Any
@@ -49,28 +46,10 @@ class TiltResult(eqx.Module):
     kl: Float[Array, ""]
     gain: Float[Array, ""]
     saturated: Bool[Array, ""]
-
-
-def _dtype_of(world):
-    if isinstance(world, GaussianWorld):
-        return world.mean.dtype
-    if isinstance(world, (DiscreteWorld, ParticleWorld)):
-        return _log_weights(world).dtype
-    raise TypeError(f"tilt: expected a GaussianWorld, DiscreteWorld or ParticleWorld; got {type(world).__name__}")
+    converged: Bool[Array, ""]
 
 
 # --------------------------------------------------------------------------- reweighting (discrete, particle)
-
-
-def _expm1_minus_x(x):
-    """eˣ − 1 − x without cancellation: Taylor series (to x¹⁷/17!, error < 1e-20 relative) for |x| ≤ ½."""
-    small = jnp.abs(x) <= 0.5
-    xs = jnp.where(small, x, 0.0)
-    series = jnp.zeros_like(xs)
-    for n in range(17, 1, -1):  # Horner: x²(1/2! + x(1/3! + …))
-        series = series * xs + 1.0 / float(np.prod(np.arange(1, n + 1, dtype=float)))
-    xb = jnp.where(small, 1.0, x)
-    return jnp.where(small, series * xs * xs, jnp.expm1(xb) - xb)
 
 
 def _kl_and_mean(k, lw, v):
@@ -105,6 +84,35 @@ def _reweight_kl(k, params):
     return _kl_and_mean(k, lw, v)[0]
 
 
+def _minus_target(kl_fn):
+    """The tilt equation KL(k; θ) − β = 0 as a function of (k, (θ, β))."""
+
+    def equation(k, params):
+        theta, target = params
+        return kl_fn(k, theta) - target
+
+    return equation
+
+
+_reweight_equation = _minus_target(_reweight_kl)
+
+
+def _solve_multiplier(equation, params, target, guess, limit=jnp.inf):
+    """k ≥ 0 in [0, limit) with equation(k, params) = 0 (the package solver, not differentiated).
+
+    Tolerance: |KL − β| ≤ 8·eps·β or k to 8 ulp. Returns `Root(k, converged)`.
+    """
+    target = jnp.asarray(target)
+    dtype = target.dtype
+    eps = jnp.finfo(dtype).eps
+    limit = jnp.asarray(limit, dtype)
+    guess = jnp.where(jnp.isfinite(guess) & (guess > 0), guess, 1.0).astype(dtype)
+    guess = jnp.where(jnp.isfinite(limit), jnp.minimum(guess, 0.5 * limit), guess)
+    guess = jnp.where(target > 0, guess, 0.0)  # β = 0: k = 0 is the root
+    params = lax.stop_gradient(params)
+    return newton_bisection(equation, params, 0.0, limit, guess, rtol=8 * eps, ftol=8 * eps * target, max_iter=200)
+
+
 def _tilt_weights(lw, values, beta):
     """Tilt log-weights `lw` (normalised) by utility `values`: returns (lw', k, kl, gain, saturated)."""
     support = lw > -jnp.inf
@@ -128,8 +136,8 @@ def _tilt_weights(lw, values, beta):
     target = jnp.where(saturated, 0.0, beta)
     var0 = jnp.sum(p * v * v) - jnp.sum(p * v) ** 2
     guess = jnp.sqrt(2 * target / jnp.where(var0 > 0, var0, 1.0))
-    k_star = increasing_root(_reweight_kl, lax.stop_gradient(params), lax.stop_gradient(target), guess)
-    kt = implicit_root(_reweight_kl, params, target, k_star)
+    root = _solve_multiplier(_reweight_equation, (params, target), target, guess)
+    kt = implicit_root(_reweight_kl, params, target, root.value, "zero")
 
     logits = lw + kt * v
     lw_tilt = logits - jax.nn.logsumexp(logits)
@@ -143,21 +151,38 @@ def _tilt_weights(lw, values, beta):
     k = jnp.where(saturated & ~const, jnp.inf, kt / s)
     kl = jnp.where(saturated, kl_max, kl_tilt)
     gain = jnp.where(saturated, gain_sat, gain_tilt)
-    return lw_new, k, kl, gain, saturated
+    return lw_new, k, kl, gain, saturated, root.converged | saturated
 
 
 # --------------------------------------------------------------------------- Gaussian worlds
 
 
+def _linear_pieces(mean, L, u, beta, xp=jnp):
+    """(k, new mean, gain) of the linear tilt, computed with Lᵀu rescaled by s = max|Lᵀu|.
+
+    U → U/s leaves P' unchanged (k → k·s), so with w = Lᵀu/s: k = √(2β)/(s|w|),
+    Δμ = √(2β)·Lw/|w|, gain = √(2β)·s|w| — no overflow of uᵀΣu for any representable u
+    (|u| up to the float maximum) and exact KL = β.
+    """
+    Ltu = L.T @ u
+    s = xp.max(xp.abs(Ltu))
+    pos = s > 0
+    w = Ltu / xp.where(pos, s, 1.0)
+    norm = xp.sqrt(xp.sum(w * w))  # in [1, √d] where pos
+    norm = xp.where(pos, norm, 1.0)
+    # √2·√β, not √(2β): 2β overflows for β near the float maximum; safe gradient at β = 0
+    r = np.sqrt(2.0) * (safe_sqrt(beta) if xp is jnp else np.sqrt(beta))
+    k = xp.where(pos, (r / norm) / xp.where(pos, s, 1.0), 0.0)
+    new_mean = mean + xp.where(pos, r / norm, 0.0) * (L @ w)
+    gain = xp.where(pos, r * norm * s, 0.0)
+    return k, new_mean, gain, pos
+
+
 def _tilt_gaussian_linear(world: GaussianWorld, utility: LinearUtility, beta):
-    """Closed form: P' = N(μ + kΣu, Σ), k = √(2β/uᵀΣu), gain = √(2β·uᵀΣu)."""
-    L = world.chol
-    Ltu = L.T @ utility.u
-    q = jnp.sum(Ltu * Ltu)
-    pos = q > 0
-    k = jnp.where(pos, _safe_sqrt(2 * beta / jnp.where(pos, q, 1.0)), 0.0)
-    new = GaussianWorld(world.mean + k * (L @ Ltu), L)
-    return TiltResult(new, k, 0.5 * k * k * q, k * q, ~pos & (beta > 0))
+    """Closed form: P' = N(μ + kΣu, Σ), k = √(2β/uᵀΣu), KL = β, gain = √(2β·uᵀΣu)."""
+    k, new_mean, gain, pos = _linear_pieces(world.mean, world.chol, utility.u, beta)
+    new = world.replace(new_mean, world.chol)
+    return TiltResult(new, k, jnp.where(pos, beta, 0.0), gain, ~pos & (beta > 0), jnp.asarray(True))
 
 
 def _phi(t):
@@ -199,6 +224,9 @@ def _quad_kl_basis_free(k, params):
     return 0.5 * (jnp.trace(Binv) - g.shape[0] + 2 * jnp.sum(jnp.log(jnp.diagonal(C))) + m @ m)
 
 
+_quad_eig_equation = _minus_target(_quad_kl_eig)
+
+
 def _value_with_grad_of(value, differentiable):
     """`value` numerically, with the derivative of `differentiable` (same quantity, other formula)."""
     return lax.stop_gradient(value) + differentiable - lax.stop_gradient(differentiable)
@@ -223,41 +251,96 @@ def _tilt_gaussian_quadratic(world: GaussianWorld, utility: QuadraticUtility, be
     target = jnp.where(const, 0.0, beta)
     var0 = jnp.sum(0.5 * lam * lam + h * h)
     guess = jnp.sqrt(2 * target / jnp.where(var0 > 0, var0, 1.0))
-    k_star = increasing_root(_quad_kl_eig, (lam, h), lax.stop_gradient(target), guess, limit)
-    k = implicit_root(_quad_kl_basis_free, (M, g), target, k_star)
+    root = _solve_multiplier(_quad_eig_equation, ((lam, h), target), target, guess, limit)
+    k = implicit_root(_quad_kl_basis_free, (M, g), target, root.value, "zero")
 
     _, Binv, m = _quad_pieces(k, M, g)
     Binv = 0.5 * (Binv + Binv.T)
-    new = GaussianWorld(mu + L @ m, L @ jnp.linalg.cholesky(Binv))
+    new = world.replace(mu + L @ m, L @ jnp.linalg.cholesky(Binv))
     kl = _value_with_grad_of(_quad_kl_eig(k, (lam, h)), _quad_kl_basis_free(k, (M, g)))
     gain_bf = expected_utility(new, utility) - expected_utility(world, utility)
     gain = _value_with_grad_of(_quad_gain_eig(k, lam, h), gain_bf)
-    return TiltResult(new, k, kl, gain, const & (beta > 0))
+    return TiltResult(new, k, kl, gain, const & (beta > 0), root.converged)
 
 
 # --------------------------------------------------------------------------- public entry point
 
 
 def _tilt_scalar(world, utility, beta):
+    """The tilt kernel for one power (no checks). `utility` is, for weighted worlds, the array
+    of its (checked) values at the states."""
     if isinstance(world, GaussianWorld):
-        _check_gaussian_utility(world, utility)
         if isinstance(utility, LinearUtility):
             return _tilt_gaussian_linear(world, utility, beta)
         return _tilt_gaussian_quadratic(world, utility, beta)
-    values = _utility_values(world, utility)
-    lw = _log_weights(world)
-    lw_new, k, kl, gain, sat = _tilt_weights(lw, values, beta)
-    return TiltResult(_with_log_weights(world, lw_new), k, kl, gain, sat)
+    lw_new, k, kl, gain, sat, conv = _tilt_weights(world.log_mass, utility, beta)
+    return TiltResult(world.with_log_mass(lw_new), k, kl, gain, sat, conv)
 
 
-def tilt(world, utility, power) -> TiltResult:
+def _quadratic_power_limit(world: GaussianWorld, utility: QuadraticUtility, xp):
+    """The largest power whose quadratic tilt is representable and accurate: KL(k_top), with
+    k_top = min(√max/max(1, |λ|, |h|), (1 − √eps)·limit) in the whitened eigenbasis (λ, h)."""
+    fi = np.finfo(np.dtype(world.dtype))
+    L, mu, A, b = world.chol, world.mean, utility.A_sym, utility.b
+    if xp is np:
+        L, mu, A, b = (np.asarray(x) for x in (L, mu, A, b))
+    M = L.T @ A @ L
+    M = 0.5 * (M + M.T)
+    g = L.T @ (b - A @ mu)
+    lam, V = xp.linalg.eigh(M)
+    h = V.T @ g
+    scale = xp.maximum(1.0, xp.maximum(xp.max(xp.abs(lam)), xp.max(xp.abs(h))))
+    k_top = np.sqrt(fi.max) / scale
+    lmin = xp.min(lam)
+    k_lim = xp.where(lmin < 0, (1.0 - np.sqrt(fi.eps)) / xp.where(lmin < 0, -lmin, 1.0), xp.inf)
+    k_top = xp.minimum(k_top, k_lim)
+    t = k_top * lam
+    m = k_top * h / (1 + t)
+    return 0.5 * xp.sum(xp.log1p(t) - t / (1 + t) + m * m)
+
+
+def _check_power(world, utility, beta):
+    """One check of `power` (eager in NumPy on concrete input, one error_if under a trace) on
+    the value the tilt is computed from, so the check cannot be compiled away."""
+    gaussian = isinstance(world, GaussianWorld)
+    traced = is_traced(beta, world, utility) if gaussian else is_traced(beta)
+    xp = jnp if traced else np
+    b = beta if traced else np.asarray(beta)
+    base = "argument `power` must lie in [0, inf)"
+    conds = [(xp.isnan(b) | xp.isinf(b) | (b < 0), base)]
+    if isinstance(world, GaussianWorld) and isinstance(utility, LinearUtility):
+        mean, L, u = (world.mean, world.chol, utility.u) if traced else map(np.asarray, (world.mean, world.chol, utility.u))
+        with np.errstate(all="ignore"):
+            _, new_mean, gain, _ = _linear_pieces(mean, L, u, xp.where(xp.isfinite(b) & (b >= 0), b, 0.0), xp)
+        msg = (
+            "argument `power` is too large for this world and utility: the tilted mean μ + √(2β/uᵀΣu)·Σu or the "
+            "gain √(2β·uᵀΣu) would overflow the float range"
+        )
+        conds.append((~xp.isfinite(gain) | ~xp.all(xp.isfinite(new_mean), axis=-1), msg))
+    elif isinstance(world, GaussianWorld) and isinstance(utility, QuadraticUtility):
+        with np.errstate(all="ignore"):
+            top = _quadratic_power_limit(world, utility, xp)
+        hint = "" if traced else f" = {float(top):.6g}"
+        msg = (
+            f"argument `power` must lie in [0, KL_top{hint}]: beyond it the quadratic tilt's multiplier k is not "
+            "representable accurately in this precision (KL grows like log k; use float64 or rescale)"
+        )
+        conds.append((b > top, msg))
+    return ensure_all(beta, conds)
+
+
+def tilt(world: AbstractWorld, utility, power) -> TiltResult:
     """The optimal action of an agent with `utility` and `power` β = KL budget on `world`.
 
     P' = argmax E_P'[U] s.t. KL(P'‖P) ≤ β, i.e. P_k ∝ P·e^{kU} with KL(P_k‖P) = β.
 
-    - GaussianWorld + LinearUtility: closed form, exact.
+    - GaussianWorld + LinearUtility: closed form, exact for any representable u (Lᵀu is
+      rescaled by its largest entry); `power` must keep the tilted mean and gain finite.
     - GaussianWorld + QuadraticUtility: Gaussian P' with precision Σ⁻¹ + kA, k by the
       1-D root, restricted to Σ⁻¹ + kA ≻ 0 (indefinite A allowed; KL → ∞ at the limit).
+      Accurate range: power ≤ KL(k_top) with k_top = min(√max_float/max(1, |λ|, |h|),
+      (1 − √eps)·limit) in the whitened eigenbasis — larger powers are refused with an error
+      naming `power` (in float32 this is ~20–40 nats per dimension).
     - DiscreteWorld + TabularUtility (or a callable on the state index), and
       ParticleWorld + any callable on one state: reweighting log w ← log w + kU − Λ(k).
       If β ≥ −log P(argmax U) the result is P conditioned on the argmax set,
@@ -271,11 +354,18 @@ def tilt(world, utility, power) -> TiltResult:
     function theorem (the solver is not unrolled; exact to any order, e.g. Hessians). At β = 0 the
     derivative in β is infinite (k ∝ √β); it is returned as 0. `power` may be an array:
     the tilt is vmapped over it and every field of the result gains its shape as leading
-    axes. Compiled once per (world kind, utility type, shapes) when called eagerly.
+    axes. `converged` reports whether the 1-D root met its tolerance. Compiled once per
+    (world kind, utility type, shapes) when called eagerly. Validation: `power` once (on the
+    value used), a callable utility's values once (finite); worlds and utilities at construction.
     """
-    dtype = _dtype_of(world)
-    beta = jnp.asarray(power).astype(dtype)  # the world's precision decides
-    beta = check_range(beta, "power", 0.0)
+    if not isinstance(world, AbstractWorld):
+        raise TypeError(f"tilt: expected a GaussianWorld, DiscreteWorld or ParticleWorld; got {type(world).__name__}")
+    if isinstance(world, GaussianWorld):
+        _check_gaussian_utility(world, utility)
+    else:
+        utility = checked_utility_values(world, utility)
+    beta = as_float_of(power, world.dtype)
+    beta = _check_power(world, utility, beta)
     return _tilt_compiled(world, utility, beta)
 
 
@@ -288,17 +378,19 @@ def _tilt_compiled(world, utility, beta):
     return jax.tree_util.tree_map(lambda x: x.reshape(beta.shape + x.shape[1:]), flat)
 
 
-def tilt_kl(world, utility, multiplier) -> Float[Array, ""]:
+def tilt_kl(world: AbstractWorld, utility, multiplier) -> Float[Array, "..."]:
     """KL(P_k‖P) for a given multiplier k ≥ 0 (the map that `tilt` inverts)."""
+    if not isinstance(world, AbstractWorld):
+        raise TypeError(f"tilt_kl: expected a GaussianWorld, DiscreteWorld or ParticleWorld; got {type(world).__name__}")
+    k = as_float_of(multiplier, world.dtype)
+    k = check_range(k, "multiplier", 0.0)
     if isinstance(world, GaussianWorld):
         _check_gaussian_utility(world, utility)
-        k = check_range(jnp.asarray(multiplier, world.mean.dtype), "multiplier", 0.0)
         if isinstance(utility, LinearUtility):
             Ltu = world.chol.T @ utility.u
             return 0.5 * k * k * jnp.sum(Ltu * Ltu)
         return _quad_kl_basis_free(k, _whitened_quadratic(world, utility))
-    lw = _log_weights(world)
-    k = check_range(jnp.asarray(multiplier, lw.dtype), "multiplier", 0.0)
-    values = _utility_values(world, utility)
+    values = checked_utility_values(world, utility)
+    lw = world.log_mass
     support = lw > -jnp.inf
     return _reweight_kl(k, (lw, jnp.where(support, values, 0.0)))

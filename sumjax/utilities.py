@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._validate import as_float as _float
+from ._validate import as_float_of
 from ._validate import check_finite, check_shape, float_vector
 
 __all__ = ["LinearUtility", "QuadraticUtility", "TabularUtility"]
@@ -26,11 +27,9 @@ class LinearUtility(eqx.Module):
     offset: Float[Array, ""]
 
     def __init__(self, u, offset=0.0):
-        u = _float(u)
-        if u.ndim != 1:
-            raise ValueError(f"argument `u` must be a vector of shape (d,); got shape {u.shape}")
+        u = float_vector(u, "u")
         self.u = check_finite(u, "u")
-        self.offset = check_finite(jnp.asarray(offset, dtype=u.dtype), "offset")
+        self.offset = check_finite(as_float_of(offset, u.dtype), "offset")
         check_shape(self.offset, "offset", ())
 
     @property
@@ -54,13 +53,13 @@ class QuadraticUtility(eqx.Module):
 
     def __init__(self, A, b, offset=0.0):
         A = _float(A, b)
-        b = jnp.asarray(b, dtype=A.dtype)
-        if b.ndim != 1:
-            raise ValueError(f"argument `b` must be a vector of shape (d,); got shape {b.shape}")
+        b = as_float_of(b, A.dtype)
+        if b.ndim != 1 or b.shape[0] < 1:
+            raise ValueError(f"argument `b` must be a non-empty vector of shape (d,); got shape {b.shape}")
         check_shape(A, "A", (b.shape[0], b.shape[0]), what="(matching `b`)")
         self.A = check_finite(A, "A")
         self.b = check_finite(b, "b")
-        self.offset = check_finite(jnp.asarray(offset, dtype=A.dtype), "offset")
+        self.offset = check_finite(as_float_of(offset, A.dtype), "offset")
         check_shape(self.offset, "offset", ())
 
     @property

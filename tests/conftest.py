@@ -2,8 +2,12 @@
 hypothesis tuned for jit-compiled code (no per-example deadline)."""
 
 import os
+import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Test helpers shared across test folders (`from _jaxpr import count_callbacks`): with
+# --import-mode=importlib pytest does not put tests/ on the path itself.
+sys.path.insert(0, os.path.dirname(__file__))
 
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402

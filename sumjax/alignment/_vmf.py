@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
+from .._root import Root, implicit_root, newton_bisection
 from ._bessel import vmf_core
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "kl",
     "kappa_from_mean",
     "kappa_from_kl",
+    "kappa_from_mean_root",
+    "kappa_from_kl_root",
     "mean_from_kl",
     "mean_complement_from_kl",
     "required_divergence",
@@ -59,55 +63,43 @@ def _log_mgf_raw(kappa, d):
 
 
 # --------------------------------------------------------------------------- inverses
+# Both inverses solve in u = log κ (slopes ~1 at both ends, so Newton converges from the
+# bracket's start in a few steps) with the package's one solver, and are differentiated in κ
+# (including at κ = 0) by its one implicit rule, in both arguments.
+
+_U_TOL = 2.0  # stop when a step moves log κ by ≤ 2 eps (κ to ~2 ulp)
 
 
-def _safeguarded_newton(fun, u0, lo, hi, iters: int):
-    """Root of the increasing function `fun(u) -> (value, slope)` in [lo, hi].
-
-    Newton steps; a step that leaves the current bracket (or is not finite) is replaced
-    by bisection, and the bracket shrinks with the sign of each value. Fixed iteration
-    count, so it jits and vmaps.
-    """
-
-    def body(_, carry):
-        u, lo, hi = carry
-        f, fp = fun(u)
-        lo = jnp.where(f < 0, u, lo)
-        hi = jnp.where(f > 0, u, hi)
-        step = u - f / fp
-        ok = jnp.isfinite(step) & (step >= lo) & (step <= hi)
-        u_new = jnp.where(ok, step, 0.5 * (lo + hi))
-        u_new = jnp.where(f == 0, u, u_new)
-        return u_new, lo, hi
-
-    u, _, _ = jax.lax.fori_loop(0, iters, body, (u0, lo, hi))
-    return u
+def _logit_mean_residual(u, params):
+    """log A_d(e^u) − log(1 − A_d(e^u)) − logit c: increasing in u, slope ~1 at both ends."""
+    c, d = params
+    R, C, _, _ = vmf_core(jnp.exp(u), 0.5 * d - 1.0)
+    return jnp.log(R) - jnp.log(C) - (jnp.log(c) - jnp.log1p(-c))
 
 
-def _partials(raw, kappa, d):
-    """(∂_κ raw, ∂_d raw) at (κ, d), for the implicit-function rules of the inverses below."""
-    one = jnp.ones_like(kappa)
-    _, f_k = jax.jvp(raw, (kappa, d), (one, jnp.zeros_like(d)))
-    _, f_d = jax.jvp(raw, (kappa, d), (jnp.zeros_like(kappa), one))
-    return f_k, f_d
+def _mean_equation(kappa, d):
+    """A_d(κ) (= c: the equation the implicit rule differentiates; ∂_κA_d(0) = 1/d > 0)."""
+    return vmf_core(kappa, 0.5 * d - 1.0)[0]
 
 
-def _mean_residual(c):
-    """u = log κ  ->  (log A - log(1-A) - logit c, slope), increasing, slope ~1 at both ends."""
-    logit_c = jnp.log(c) - jnp.log1p(-c)
+def _log_kl_residual(u, params):
+    """log D(e^u) − log D*: increasing in u."""
+    target, d = params
+    kappa = jnp.exp(u)
+    nu = 0.5 * d - 1.0
+    return jnp.log(_kl_from_core(kappa, nu, *vmf_core(kappa, nu))) - jnp.log(target)
 
-    def fun(u, d):
-        kappa = jnp.exp(u)
-        nu = 0.5 * d - 1.0
-        (R, C, _, _), (dR, _, _, _) = jax.jvp(lambda k: vmf_core(k, nu), (kappa,), (jnp.ones_like(kappa),))
-        f = jnp.log(R) - jnp.log(C) - logit_c
-        return f, kappa * dR * (1.0 / R + 1.0 / C)
 
-    return fun
+def _kl_equation(kappa, d):
+    """D(κ, d) (= D*; ∂_κD = κA_d'(κ) is 0 at κ = 0, where dκ/dD* = +∞)."""
+    return _kl_raw(kappa, d)
 
 
 @jax.jit
-def _solve_kappa_from_mean(c, d):
+def kappa_from_mean_root(c, d) -> Root:
+    """κ with A_d(κ) = c by the package solver (no derivative): `Root(value, converged)`."""
+    c, d = jnp.broadcast_arrays(c, d)
+    eps = jnp.finfo(c.dtype).eps
     pos = c > 0
     cs = jnp.where(pos, c, 0.5)
     one_m_c2 = (1.0 - cs) * (1.0 + cs)
@@ -115,38 +107,17 @@ def _solve_kappa_from_mean(c, d):
     lo = jnp.log(cs * (d - 1.0) / one_m_c2) - 0.05
     hi = jnp.log(cs * d / one_m_c2) + 0.05
     u0 = jnp.log(cs * (d - cs * cs) / one_m_c2)  # Banerjee et al. (2005)
-    fun = _mean_residual(cs)
-    u = _safeguarded_newton(lambda u: fun(u, d), u0, lo, hi, iters=10)
-    return jnp.where(pos, jnp.exp(u), 0.0)
-
-
-@jax.custom_jvp
-def _kappa_from_mean(c, d):
-    return _solve_kappa_from_mean(c, d)
-
-
-@_kappa_from_mean.defjvp
-def _kappa_from_mean_jvp(primals, tangents):
-    # Implicit function theorem on A(κ, d) = c:  κ̇ = (ċ - ∂_d A ḋ)/∂_κ A  (∂_κ A(0) = 1/d > 0).
-    c, d = primals
-    dc, dd = tangents
-    kappa = _kappa_from_mean(c, d)
-    a_k, a_d = _partials(_mean_raw, kappa, d)
-    return kappa, (dc - a_d * dd) / a_k
-
-
-def _kl_residual(target_log):
-    def fun(u, d):
-        kappa = jnp.exp(u)
-        nu = 0.5 * d - 1.0
-        D, dD = jax.jvp(lambda k: _kl_from_core(k, nu, *vmf_core(k, nu)), (kappa,), (jnp.ones_like(kappa),))
-        return jnp.log(D) - target_log, kappa * dD / D
-
-    return fun
+    r = newton_bisection(
+        _logit_mean_residual, (cs, d), lo, hi, u0, rtol=eps, atol=_U_TOL * eps, max_iter=100, geometric=False
+    )
+    return Root(jnp.where(pos, jnp.exp(r.value), 0.0), r.converged | ~pos)
 
 
 @jax.jit
-def _solve_kappa_from_kl(D, d):
+def kappa_from_kl_root(D, d) -> Root:
+    """κ with D(κ, d) = D by the package solver (no derivative): `Root(value, converged)`."""
+    D, d = jnp.broadcast_arrays(D, d)
+    eps = jnp.finfo(D.dtype).eps
     pos = D > 0
     Ds = jnp.where(pos, D, 1.0)
     # D(κ) ≤ κ²/(2d) (log D is concave in log κ with slope 2 at 0), so κ ≥ √(2dD); for large κ,
@@ -155,29 +126,33 @@ def _solve_kappa_from_kl(D, d):
     u_big = jnp.log(0.5 * (d - 1.0)) + 2.0 * Ds / (d - 1.0) + 1.0
     lo = u0 - 0.05
     hi = jnp.maximum(u0, u_big) + 3.0
-    fun = _kl_residual(jnp.log(Ds))
-    u = _safeguarded_newton(lambda u: fun(u, d), u0, lo, hi, iters=40)
-    return jnp.where(pos, jnp.exp(u), 0.0)
+    r = newton_bisection(
+        _log_kl_residual, (Ds, d), lo, hi, u0, rtol=eps, atol=_U_TOL * eps, max_iter=200, geometric=False
+    )
+    return Root(jnp.where(pos, jnp.exp(r.value), 0.0), r.converged | ~pos)
 
 
-@jax.custom_jvp
-def _kappa_from_kl(D, d):
-    return _solve_kappa_from_kl(D, d)
+def _solved(root: Root):
+    # A root the solver did not find is NaN, never a plausible number (public functions raise).
+    return jnp.where(root.converged, root.value, jnp.nan)
 
 
-@_kappa_from_kl.defjvp
-def _kappa_from_kl_jvp(primals, tangents):
-    # D(κ, d) = D*:  κ̇ = (Ḋ* - ∂_d D ḋ)/∂_κ D. At D* = 0 (κ = 0) ∂_κ D = 0 and the true
-    # derivative is +∞ (κ ∝ √D*); we use the largest finite float there so that a zero
-    # tangent gives 0 (not NaN) and a nonzero one overflows to ±inf, as it should.
-    D, d = primals
-    dD, dd = tangents
-    kappa = _kappa_from_kl(D, d)
-    g_k, g_d = _partials(_kl_raw, kappa, d)
-    pos = g_k > 0
-    inv = jnp.where(pos, 1.0 / jnp.where(pos, g_k, 1.0), jnp.finfo(kappa.dtype).max)
-    g_d = jnp.where(pos, g_d, 0.0)
-    return kappa, inv * (dD - g_d * dd)
+@jax.jit
+def kappa_from_mean(c, d):
+    """κ ≥ 0 with A_d(κ) = c (broadcasts; implicit-function gradients in c and d; NaN where the
+    solver did not converge)."""
+    c, d = jnp.broadcast_arrays(c, d)
+    k = _solved(kappa_from_mean_root(lax.stop_gradient(c), lax.stop_gradient(d)))
+    return implicit_root(_mean_equation, d, c, k, "zero")
+
+
+@jax.jit
+def kappa_from_kl(D, d):
+    """κ ≥ 0 with D(κ) = D (broadcasts; implicit-function gradients in D and d; at D = 0 the
+    D-derivative, truly +∞, is the largest finite float so a zero tangent gives 0)."""
+    D, d = jnp.broadcast_arrays(D, d)
+    k = _solved(kappa_from_kl_root(lax.stop_gradient(D), lax.stop_gradient(d)))
+    return implicit_root(_kl_equation, d, D, k, "huge")
 
 
 # --------------------------------------------------------------------------- public kernel names
@@ -186,16 +161,6 @@ mean = _mean_raw
 mean_complement = _complement_raw
 log_mgf = _log_mgf_raw
 kl = _kl_raw
-
-
-def kappa_from_mean(c, d):
-    """κ ≥ 0 with A_d(κ) = c (broadcasts; implicit-function gradients in c and d)."""
-    return _kappa_from_mean(*jnp.broadcast_arrays(c, d))
-
-
-def kappa_from_kl(D, d):
-    """κ ≥ 0 with D(κ) = D (broadcasts; implicit-function gradients in D and d)."""
-    return _kappa_from_kl(*jnp.broadcast_arrays(D, d))
 
 
 @jax.jit

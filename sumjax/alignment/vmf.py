@@ -17,12 +17,15 @@ route is `sumjax.alignment.quadrature`.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validate import check_range
+import numpy as np
+
+from .._numerics import float_dtype
+from .._validate import check_range, ensure_all, is_traced
 from . import _vmf
-from .cosine import check_dimension
 
 __all__ = [
     "vmf_mean",
@@ -40,12 +43,55 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
-def _prepare(x, d, name: str, **range_kw):
-    """Common dtype, validation (x in its range, d ≥ 2), broadcasting."""
-    dtype = jnp.result_type(x, d, 1.0)
-    x = check_range(jnp.asarray(x, dtype=dtype), name, **range_kw)
-    d = check_dimension(jnp.asarray(d, dtype=dtype))
+D_MAX = 1e15  # largest dimension d accepted (measured accurate against quadrature to 1e20)
+
+
+def kappa_max(dtype) -> float:
+    """Largest κ accepted: 1e300 in float64, 1e18 in float32 (accuracy measured to there)."""
+    return 1e300 if np.dtype(dtype) == np.float64 else 1e18
+
+
+def _as_array(x, dtype):
+    # Concrete input stays NumPy until checked, so a constant inside a caller's trace is
+    # checked eagerly rather than by a compiled callback.
+    if is_traced(x):
+        return jnp.asarray(x, dtype=dtype)
+    return np.asarray(x, dtype=dtype)
+
+
+def _broadcast(x, d, name: str):
+    try:
+        np.broadcast_shapes(jnp.shape(x), jnp.shape(d))
+    except ValueError:
+        raise ValueError(
+            f"arguments `{name}` and `d` must broadcast together; got shapes {jnp.shape(x)} and {jnp.shape(d)}"
+        ) from None
     return jnp.broadcast_arrays(x, d)
+
+
+def _prepare(x, d, name: str, *, extra=None, **range_kw):
+    """Common dtype (lists accepted), one check per argument (x in its range, 2 ≤ d ≤ 1e15),
+    broadcasting with an error naming both arguments. `extra(x, d, xp)` may add conditions on
+    x (computed from the checked d) to x's one check."""
+    dtype = float_dtype(x, d)
+    x = _as_array(x, dtype)
+    d = _as_array(d, dtype)
+    _broadcast(x, d, name)
+    if name == "kappa":
+        range_kw.setdefault("upper", kappa_max(dtype))
+    d = check_range(d, "d", 2.0, D_MAX)
+    if extra is None:
+        x = check_range(x, name, **range_kw)
+    else:
+        x = ensure_all(x, extra(x, d, is_traced(x, d)))
+    return _broadcast(x, d, name)
+
+
+def _solved(value, name: str, *inputs):
+    """A root the solver did not find is NaN in the kernel; on concrete input say so here."""
+    if not is_traced(value) and not bool(np.all(np.isfinite(np.asarray(value)))):
+        raise ValueError(f"{name}: the root solver did not converge for some inputs (result NaN); please report")
+    return value
 
 
 # --------------------------------------------------------------------------- checked public functions
@@ -92,6 +138,30 @@ def vmf_kl(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     return _vmf.kl(kappa, d)
 
 
+def _kl_target_conditions(D, d, traced):
+    """D ≥ 0 (finite) and D ≤ D(κ_max, d): κ(D) ≈ ((d−1)/2)·e^{2D/(d−1)+1} beyond is not representable."""
+    xp = jnp if traced else np
+    a = D if traced else np.asarray(D)
+    if traced:
+        top = _vmf.kl(jnp.asarray(kappa_max(D.dtype), D.dtype), d)
+    else:
+        with jax.ensure_compile_time_eval():  # concrete even inside a caller's trace
+            top = np.asarray(_vmf.kl(jnp.asarray(kappa_max(D.dtype), D.dtype), d))
+    hint = "" if traced or top.size != 1 else f" = {float(top):.6g}"
+    return [
+        (xp.isnan(a) | xp.isinf(a) | (a < 0), "argument `D` must lie in [0, inf)"),
+        (
+            a > top,
+            f"argument `D` must lie in [0, D(kappa_max, d){hint}] with kappa_max = {kappa_max(D.dtype):g}: "
+            "beyond it κ(D) ≈ ((d−1)/2)·e^{2D/(d−1)+1} is not representable",
+        ),
+    ]
+
+
+def _prepare_kl_target(D, d):
+    return _prepare(D, d, "D", extra=_kl_target_conditions)
+
+
 def kappa_from_mean(c: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """The κ ≥ 0 with A_d(κ) = c, for c ∈ [0, 1) and real d ≥ 2 (c = 0 → κ = 0).
 
@@ -103,7 +173,7 @@ def kappa_from_mean(c: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     (custom JVP): ∂κ/∂c = 1/A_d'(κ), ∂κ/∂d = -∂_dA_d/A_d'(κ).
     """
     c, d = _prepare(c, d, "c", lower=0.0, upper=1.0, upper_inclusive=False)
-    return _vmf.kappa_from_mean(c, d)
+    return _solved(_vmf.kappa_from_mean(c, d), "kappa_from_mean")
 
 
 def kappa_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
@@ -115,8 +185,8 @@ def kappa_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     which is +∞ at D = 0 (κ ∝ √D): there the largest finite float is used, so a zero
     tangent propagates as 0, never NaN.
     """
-    D, d = _prepare(D, d, "D", lower=0.0)
-    return _vmf.kappa_from_kl(D, d)
+    D, d = _prepare_kl_target(D, d)
+    return _solved(_vmf.kappa_from_kl(D, d), "kappa_from_kl")
 
 
 def vmf_mean_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
@@ -124,14 +194,14 @@ def vmf_mean_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
 
     ≈ √(2D/d) for small D; dE[c]/dD = 1/κ (infinite at D = 0, see `kappa_from_kl`).
     """
-    D, d = _prepare(D, d, "D", lower=0.0)
-    return _vmf.mean(_vmf.kappa_from_kl(D, d), d)
+    D, d = _prepare_kl_target(D, d)
+    return _solved(_vmf.mean(_vmf.kappa_from_kl(D, d), d), "vmf_mean_from_kl")
 
 
 def vmf_mean_complement_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """1 - E[c] after spending divergence D: 1 - A_d(κ(D)), relatively accurate as E[c] → 1."""
-    D, d = _prepare(D, d, "D", lower=0.0)
-    return _vmf.mean_complement(_vmf.kappa_from_kl(D, d), d)
+    D, d = _prepare_kl_target(D, d)
+    return _solved(_vmf.mean_complement(_vmf.kappa_from_kl(D, d), d), "vmf_mean_complement_from_kl")
 
 
 def required_divergence(c_star: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
@@ -140,4 +210,4 @@ def required_divergence(c_star: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     c* ∈ [0, 1), real d ≥ 2. dD*/dc* = κ (finite, 0 at c* = 0). ≈ d·c*²/2 for small c*.
     """
     c_star, d = _prepare(c_star, d, "c_star", lower=0.0, upper=1.0, upper_inclusive=False)
-    return _vmf.kl(_vmf.kappa_from_mean(c_star, d), d)
+    return _solved(_vmf.kl(_vmf.kappa_from_mean(c_star, d), d), "required_divergence")

@@ -12,6 +12,8 @@ Static tools (type checkers, IDEs, the API docs) see the explicit re-exports bel
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from .worlds import GaussianWorld as GaussianWorld
     from .worlds import ParticleWorld as ParticleWorld
 
+_SUBPACKAGES = ("alignment", "guarded")
 # public name -> module that defines it (a subpackage maps to itself).
 _EXPORTS = {
     "alignment": ".alignment",
@@ -98,10 +101,23 @@ def __getattr__(name: str):
     if module is None:
         raise AttributeError(f"module 'sumjax' has no attribute {name!r}")
     mod = importlib.import_module(module, __name__)
-    value = mod if module == f".{name}" else getattr(mod, name)
+    value = mod if name in _SUBPACKAGES else getattr(mod, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps `sumjax.tilt` the function: importing the submodule `sumjax.tilt` would otherwise
+    rebind the package attribute of the same name to the module."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in _EXPORTS and name not in _SUBPACKAGES:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -92,8 +92,9 @@ def _lottery_value(fam: PolicyFamily, u, o, p, kind, directional: bool = False):
         return jax.lax.switch(kind, branches, o, p)
     if kind == "recentred":
         lam, dev = _recentre_step(u, o, p, directional)
-        w = jnp.maximum(u + lam * dev, 0.0)  # rounding only: the step keeps w ≥ 0
-        return p @ jax.vmap(fam.f)(w)
+        # No clipping: the step keeps w ≥ 0 up to rounding, and a clip's kink at 0 would halve the
+        # directional derivative at the vertices.
+        return p @ jax.vmap(fam.f)(u + lam * dev)
     eu = p @ o
     fs = jax.vmap(fam.f)(o)
     if kind == "text":
@@ -326,7 +327,9 @@ def search_bias(u_t: Float[Array, " n1"], values, *, key: PRNGKeyArray, n_outcom
     if not (isinstance(learning_rate, (int, float)) and np.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"argument `learning_rate` must be a finite number > 0; got {learning_rate!r}")
     lo, lp = _initial_logits(key, n_starts, n_outcomes, u.shape[-1], u.dtype)
-    return _search(family, u, jnp.ones(u.shape, bool), lo, lp, steps, float(learning_rate), kind)
+    # The variant as a traced index: one compiled search serves every variant of a family and shape.
+    return _search(family, u, jnp.ones(u.shape, bool), lo, lp, steps, float(learning_rate),
+                   jnp.asarray(PENALTY_KINDS.index(kind)))
 
 
 def _initial_logits(key, n_starts: int, n_outcomes: int, n_utilities: int, dtype, scale: float = 3.0):

@@ -5,7 +5,8 @@ outcomes, penalty = E_μ[V(π_U)]·(U_t − EU) and action value = E_μ[f(U)] + 
 
 Laws: `DirichletLaw(α)` (mean α/Σα exact; the expectations by Monte Carlo with reparametrised
 samples — JAX's Dirichlet sampler has implicit gamma gradients, so results are differentiable in α)
-and `SampleLaw(atoms, weights)` (exact: the finite formula). Results carry a standard error
+and `SampleLaw(atoms, weights)` (exact: the finite formula). Gradients in α: reparametrised for E[f(U)]
+(f continuous), score-function for E[V(π_U)] (V jumps where the best policy switches). Results carry a standard error
 (0 for `SampleLaw`), the Monte Carlo error being √(Var/N) of the per-sample terms.
 """
 
@@ -72,15 +73,29 @@ def _mean(law) -> Float[Array, " n1"]:
     return law.weights @ law.atoms
 
 
+def _dirichlet_score_weight(pts, alpha):
+    """exp(log p − sg(log p)) for Dirichlet(α) at fixed points: 1 in value, ∇_α log p in gradient."""
+    logx = jnp.log(jnp.maximum(pts, jnp.finfo(pts.dtype).tiny))  # exact zeros (tiny α underflow) stay finite
+    logp = logx @ (alpha - 1) - jnp.sum(jax.scipy.special.gammaln(alpha)) + jax.scipy.special.gammaln(jnp.sum(alpha))
+    return jnp.exp(logp - jax.lax.stop_gradient(logp))
+
+
 def _terms(fam: PolicyFamily, u, law, key, n_samples: int, with_f: bool):
-    """Per-sample (or per-atom) terms and their weights: [f(U)] + V(π_U)·(U_t − EU)."""
+    """Per-sample (or per-atom) terms and their weights: [f(U)] + V(π_U)·(U_t − EU).
+
+    Dirichlet gradients in α: f(U) by reparametrisation (f is continuous); V(π_U) by the score function
+    (V jumps where π_U switches, e.g. for finite families, and a reparametrised gradient would miss the jumps).
+    """
     eu = _mean(law)
     if isinstance(law, DirichletLaw):
         pts = jax.random.dirichlet(key, law.concentration, (n_samples,), dtype=law.concentration.dtype)
         w = jnp.full((n_samples,), 1.0 / n_samples, pts.dtype)
+        score = _dirichlet_score_weight(jax.lax.stop_gradient(pts), law.concentration)
+        vals = jax.vmap(fam.value)(jax.lax.stop_gradient(pts)) * score[:, None]
     else:
         pts, w = law.atoms, law.weights
-    t = jax.vmap(fam.value)(pts) @ (u - eu)
+        vals = jax.vmap(fam.value)(pts)
+    t = vals @ (u - eu)
     if with_f:
         t = t + jax.vmap(fam.f)(pts)
     return t, w

@@ -258,3 +258,19 @@ def test_experiment_numbers_and_claims(experiment):
     fig = guarded_bias.plot(data, cfg)
     assert len(fig.axes) >= 3
     plt.close(fig)
+
+
+def test_simplex_penalty_information_row_can_fail():
+    """The row "biased updates gain only with information" counts forced updates beating f(U_t) from data."""
+    from sumjax.experiments import simplex_penalty
+    from sumjax.experiments._base import CAVEAT
+
+    n = 5
+    data = {"eps": np.finfo(float).eps, "f": np.ones(n), "min_gap": np.zeros(n), "f_ut": np.asarray(1.0),
+            "forced_value": np.full(n, 0.9), "forced_penalty": np.array([0.1, 0, 0, 0, 0]),
+            "info_value": np.full(n, 1.05), "at_ut_info_value": np.asarray(1.1), "at_ut_info_penalty": np.asarray(0.0)}
+    row = lambda d: simplex_penalty.claims(d, None)[-1]  # noqa: E731
+    assert row(data).verdict == HOLDS and "0 of 5" in row(data).measured
+    assert row({**data, "forced_penalty": np.zeros(n)}).verdict == CAVEAT
+    bad = {**data, "forced_value": np.array([0.9, 1.2, 0.9, 0.9, 0.9])}
+    assert row(bad).verdict == FAILS and "1 of 5" in row(bad).measured

@@ -111,12 +111,11 @@ def readme_family(cfg, n_max: int, dtype):
     return SoftPolicies(jnp.asarray(table, dtype), jnp.zeros((), dtype))  # τ = 0: the finite family
 
 
-def _same_support(fam, u, outcomes):
+def _same_support(f_rows, fam, u, outcomes):
     """B(O) by a linear programme (scipy HiGHS); −inf if U_t is outside the outcomes' hull."""
-    import jax
     from scipy.optimize import linprog
 
-    fs = np.asarray(jax.vmap(fam.f)(outcomes), dtype=np.float64)
+    fs = np.asarray(f_rows(fam, outcomes), dtype=np.float64)
     o = np.asarray(outcomes, dtype=np.float64)
     a_eq = np.vstack([o.T, np.ones((1, o.shape[0]))])
     b_eq = np.concatenate([np.asarray(u, dtype=np.float64), [1.0]])
@@ -143,15 +142,29 @@ def compute(ctx) -> dict:
                 jnp.asarray(rng0.normal(size=(cfg.n_starts, n_max)), dt))
 
     kid = {k: jnp.asarray(i) for i, k in enumerate(KINDS)}  # traced variant index: one compile for all
+    R = cfg.landscape_resolution
+    batch = R * R  # every batch of two-outcome lotteries is padded to this length: one compile
 
-    forced_gain = eqx.filter_jit(
-        lambda fam, u, pts, kind: jax.vmap(
-            lambda w: _lottery_value(fam, u, w[None], jnp.ones((1,), w.dtype), kind))(pts) - fam.f(u))
-
+    # Values of a batch of two-outcome lotteries (o: (B, 2, n), p: (B, 2)) under a traced variant.
+    lot = eqx.filter_jit(lambda fam, u, o, p, kind: jax.vmap(lambda o, p: _lottery_value(fam, u, o, p, kind))(o, p))
     f_at = eqx.filter_jit(lambda fam, w: fam.f(w))
+    f_rows = eqx.filter_jit(lambda fam, o: jax.vmap(fam.f)(o))
+
+    def forced_values(fam, u, pts, kind):
+        """A(U_t, [w'], [1]) for every row w' of pts, as lotteries (w' w.p. 1, w' w.p. 0), in padded batches."""
+        vals = []
+        for i in range(0, len(pts), batch):
+            chunk = pts[i : i + batch]
+            pad = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
+            o = jnp.asarray(np.stack([pad, pad], 1), dt)
+            p = jnp.asarray(np.tile([1.0, 0.0], (batch, 1)), dt)
+            vals.append(np.asarray(lot(fam, u, o, p, kind))[: len(chunk)])
+        return np.concatenate(vals)
+
     shape = (len(FAMILIES), len(sizes))
     out = {k: np.zeros(shape) for k in ("incentive", "slope", "max_slope", "recentred_min", "same_support",
                                         "info_value", "inside_max")}
+    out_n = {"n_inside": np.zeros(len(sizes), dtype=np.int64)}
     kshape = (len(KINDS), len(sizes))
     kout = {k: np.zeros(kshape) for k in ("kind_incentive", "kind_max_slope", "kind_forced_gain")}
     best_lottery = {}
@@ -163,76 +176,96 @@ def compute(ctx) -> dict:
         lo, lp = starts()
         fams = families(size, n_max, cfg, dt, ctx.seed, opt)
         rng = np.random.default_rng([ctx.seed, size, 1])
-        pts = np.zeros((cfg.n_forced + n_max, n_max))
+        pts = np.zeros((cfg.n_forced + size, n_max))
         pts[: cfg.n_forced, :size] = rng.dirichlet(np.ones(size), cfg.n_forced)
-        j = np.arange(n_max)
-        pts[cfg.n_forced :] = np.eye(n_max)[np.where(j < size, j, 0)]  # the vertices of the face (v₀ repeated)
+        pts[cfg.n_forced :] = np.eye(n_max)[:size]  # the vertices of the face
+        # Random two-outcome lotteries, many near the face's boundary; kept where the recentred outcomes
+        # U^i + U_t − EU stay in Δⁿ (where the text's penalty provably cannot pay).
+        ro = np.zeros((batch, 2, n_max))
+        ro[..., :size] = rng.dirichlet(np.full(size, 0.5), (batch, 2))
+        rp = rng.dirichlet(np.ones(2), batch)
+        rec = ro + (np.asarray(u) - np.einsum("bk,bkj->bj", rp, ro))[:, None, :]
+        rand_ok = np.all(rec >= 0, axis=(1, 2))
+        rand_o, rand_p = jnp.asarray(ro, dt), jnp.asarray(rp, dt)
+        out_n["n_inside"][si] = int(rand_ok.sum())
+        results = {}
         for fi, name in enumerate(FAMILIES):
             fam = fams[name]
-            r = _search(fam, u, active, lo, lp, cfg.steps, cfg.learning_rate, kid["text"])
+            # Parametric: a static variant (one branch compiled); the table families share one program.
+            kind = "text" if name == "parametric" else kid["text"]
+            r = results[name] = _search(fam, u, active, lo, lp, cfg.steps, cfg.learning_rate, kind)
             out["incentive"][fi, si] = float(r.incentive)
             out["slope"][fi, si] = float(r.slope)
             out["max_slope"][fi, si] = float(r.max_slope)
             out["recentred_min"][fi, si] = float(r.recentred_min)
             out["info_value"][fi, si] = float(r.full_information - f_at(fam, u))
             inside = np.asarray(r.recentred_mins) >= 0
-            out["inside_max"][fi, si] = float(np.max(np.asarray(r.incentives)[inside])) if inside.any() else -np.inf
-            out["same_support"][fi, si] = float(r.action_value) - _same_support(fam, u, r.outcomes)
+            best_inside = float(np.max(np.asarray(r.incentives)[inside])) if inside.any() else -np.inf
+            if name != "parametric":  # random two-outcome lotteries with recentred outcomes in Δⁿ (shared compile)
+                vals = np.asarray(lot(fam, u, rand_o, rand_p, kid["text"]))[rand_ok]
+                best_inside = max(best_inside, float(np.max(vals)) - float(r.full_information))
+            out["inside_max"][fi, si] = best_inside
+            out["same_support"][fi, si] = float(r.action_value) - _same_support(f_rows, fam, u, r.outcomes)
             best_lottery[f"best_outcomes_{name}_{size}"] = np.asarray(r.outcomes)
             best_lottery[f"best_probs_{name}_{size}"] = np.asarray(r.probs)
         fam = fams["finite"]
+        f_ut = float(f_at(fam, u))
         for ki, kind in enumerate(KINDS):
-            r = _search(fam, u, active, lo, lp, cfg.steps, cfg.learning_rate, kid[kind])
+            r = results["finite"] if kind == "text" else _search(fam, u, active, lo, lp, cfg.steps, cfg.learning_rate, kid[kind])
             kout["kind_incentive"][ki, si] = float(r.incentive)
             kout["kind_max_slope"][ki, si] = float(r.max_slope)
-            kout["kind_forced_gain"][ki, si] = float(jnp.max(forced_gain(fam, u, jnp.asarray(pts, dt), kid[kind])))
+            kout["kind_forced_gain"][ki, si] = float(np.max(forced_values(fam, u, pts, kid[kind]))) - f_ut
 
     # The README map: counterexample, green point, landscape, search, variants.
     fam = readme_family(cfg, n_max, dt)
     u = jnp.asarray(np.r_[0.5, 0.5, np.zeros(n_max - 2)], dt)
     active = jnp.arange(n_max) < 2
     lo, lp = starts()
-    vert = jnp.eye(n_max, dtype=dt)[:2]
     full = float(_full_information(fam, u))
-    readme = {}
-    pgrid = np.linspace(0.0, 1.0, cfg.landscape_resolution)
-    value_p = eqx.filter_jit(lambda fam, u, ps, kind: jax.vmap(
-        lambda p: _lottery_value(fam, u, vert, jnp.stack([p, 1 - p]), kind))(ps))
-    for ki, kind in enumerate(KINDS):
-        r = _search(fam, u, active, lo, lp, cfg.steps, cfg.learning_rate, kid[kind])
-        readme[f"readme_{kind}_incentive"] = float(r.incentive)
-        readme[f"readme_{kind}_max_slope"] = float(r.max_slope)
-        readme[f"readme_{kind}_forced_gain"] = float(jnp.max(forced_gain(
-            fam, u, jnp.asarray(np.c_[1 - pgrid, pgrid, np.zeros((len(pgrid), n_max - 2))], dt), kid[kind])))
-        readme[f"readme_{kind}_curve"] = np.asarray(value_p(fam, u, jnp.asarray(pgrid, dt), kid[kind]))
-        if kind == "text":
-            readme["readme_best_outcomes"] = np.asarray(r.outcomes)[:, :2]
-            readme["readme_best_probs"] = np.asarray(r.probs)
-            readme["readme_best_value"] = float(r.action_value)
-            readme["readme_slope"] = float(r.slope)
-    points = jnp.asarray([0.68, 0.51, 0.5], dt)
-    counter, green, half = (float(v) for v in value_p(fam, u, points, kid["text"]))
-
-    # Landscape: {v₀ w.p. p, (1 − x)v₀ + x v₁ w.p. 1 − p} over (x, p).
-    xs = np.linspace(0.0, 1.0, cfg.landscape_resolution)
+    f_ut = float(f_at(fam, u))
+    pgrid = np.linspace(0.0, 1.0, R)
+    xs = np.linspace(0.0, 1.0, R)
+    # Landscape: {v₀ w.p. p, (1 − x)v₀ + x v₁ w.p. 1 − p} over (x, p); x = 1 is the vertex lottery.
     X, P = np.meshgrid(xs, pgrid, indexing="xy")
     outs = np.zeros(X.shape + (2, n_max))
     outs[..., 0, 0] = 1.0
     outs[..., 1, 0], outs[..., 1, 1] = 1 - X, X
-    probs = np.stack([P, 1 - P], -1)
-    land = eqx.filter_jit(lambda fam, u, o, p: jax.vmap(lambda o, p: _lottery_value(fam, u, o, p, kid["text"]))(o, p))(
-        fam, u, jnp.asarray(outs.reshape(-1, 2, n_max), dt), jnp.asarray(probs.reshape(-1, 2), dt))
-    land = np.asarray(land).reshape(X.shape)
+    outs = jnp.asarray(outs.reshape(-1, 2, n_max), dt)
+    probs = jnp.asarray(np.stack([P, 1 - P], -1).reshape(-1, 2), dt)
+    segment = np.zeros((R, n_max))
+    segment[:, 0], segment[:, 1] = 1 - pgrid, pgrid
+    readme = {}
+    for ki, kind in enumerate(KINDS):
+        r = _search(fam, u, active, lo, lp, cfg.steps, cfg.learning_rate, kid[kind])
+        readme[f"readme_{kind}_incentive"] = float(r.incentive)
+        readme[f"readme_{kind}_max_slope"] = float(r.max_slope)
+        readme[f"readme_{kind}_forced_gain"] = float(np.max(forced_values(fam, u, segment, kid[kind]))) - f_ut
+        surface = np.asarray(lot(fam, u, outs, probs, kid[kind])).reshape(X.shape)
+        readme[f"readme_{kind}_curve"] = surface[:, -1]  # x = 1: v₀ w.p. p, v₁ w.p. 1 − p
+        if kind == "text":
+            land = surface
+            readme["readme_best_outcomes"] = np.asarray(r.outcomes)[:, :2]
+            readme["readme_best_probs"] = np.asarray(r.probs)
+            readme["readme_best_value"] = float(r.action_value)
+            readme["readme_slope"] = float(r.slope)
+    # The three named vertex lotteries, exactly (not read off the grid).
+    named = np.zeros((batch, 2, n_max))
+    named[:, 0, 0] = named[:, 1, 1] = 1.0
+    pn = np.tile([0.5, 0.5], (batch, 1))
+    pn[:3, 0] = [0.68, 0.51, 0.5]
+    pn[:3, 1] = 1 - pn[:3, 0]
+    counter, green, half = np.asarray(lot(fam, u, jnp.asarray(named, dt), jnp.asarray(pn, dt), kid["text"]))[:3]
     ib = np.unravel_index(np.argmax(land), land.shape)
 
     data = {
         "sizes": np.asarray(sizes),
         **out,
+        **out_n,
         **kout,
         **best_lottery,
         **{k: np.asarray(v) for k, v in readme.items()},
         "readme_full_information": np.asarray(full),
-        "readme_f_ut": np.asarray(float(f_at(fam, u))),
+        "readme_f_ut": np.asarray(f_ut),
         "readme_counter_value": np.asarray(counter),
         "readme_green_value": np.asarray(green),
         "readme_half_value": np.asarray(half),
@@ -338,6 +371,14 @@ def passing_kinds(kind_incentive, kind_forced_gain, tol: float) -> list[int]:
     return [int(i) for i in np.flatnonzero(ok)]
 
 
+def _same_support_note(same_support) -> str:
+    finite = np.isfinite(same_support)
+    text = f"largest {np.max(same_support[finite]):.3g}" if finite.any() else "none finite"
+    if (~finite).any():
+        text += f"; on {int(np.sum(~finite))} of {same_support.size} found supports no unbiased lottery exists (U_t outside their hull)"
+    return text
+
+
 def claims(data, cfg) -> list[Claim]:
     tol = tolerance(data["eps"], data["readme_full_information"])
     sizes = [int(s) for s in data["sizes"]]
@@ -354,8 +395,8 @@ def claims(data, cfg) -> list[Claim]:
         f"0.68/0.32 worth {float(data['readme_counter_value']):.5g} vs 50/50 {float(data['readme_half_value']):.5g} "
         f"(+{readme_gain:.4g})",
         verdict_no_profitable_bias(np.r_[inc.ravel(), readme_gain], tol),
-        "A − C(U_t) ≤ A − B(O): the incentive against the best unbiased lottery on the same support is larger "
-        f"(largest found: {np.max(data['same_support']):.3g})"))
+        "A − C(U_t) ≤ A − B(O), the incentive against the best unbiased lottery on the found lottery's own support: "
+        + _same_support_note(data["same_support"])))
     slopes = np.r_[data["max_slope"].ravel(), float(data["readme_text_max_slope"])]
     out.append(Claim(
         SOURCE, "No first-order incentive to bias at the best unbiased (full-information) update",
@@ -375,7 +416,8 @@ def claims(data, cfg) -> list[Claim]:
     inside = data["inside_max"]
     out.append(Claim(
         "Beyond the texts", "The text's penalty pays for bias only when recentred outcomes U^i + U_t − EU leave the simplex",
-        f"largest A − C(U_t) among searched lotteries whose recentred outcomes stay in Δⁿ: {np.max(inside):.3g}; "
+        f"largest A − C(U_t) over lotteries whose recentred outcomes stay in Δⁿ ({int(np.sum(data['n_inside']))} random "
+        f"two-outcome lotteries on the finite and soft maps, and the search's ends): {np.max(inside):.3g}; "
         f"the best lotteries' min recentred coordinate: {np.min(data['recentred_min']):.3g}",
         verdict_only_by_leaving_simplex(inside, tol),
         "A = Σ p_i g_{U^i}(U^i + U_t − EU) ≤ Σ p_i f(U^i + U_t − EU) ≤ C(U_t) when every U^i + U_t − EU ∈ Δⁿ"))

@@ -217,6 +217,12 @@ def _search(fam, u, active, lo, lp, steps: int, learning_rate: float, kind: str)
     )
 
 
+# One compiled program per (family structure, shapes, variant), reused by every public call.
+_lottery_value_jit = eqx.filter_jit(_lottery_value)
+_full_information_jit = eqx.filter_jit(_full_information)
+_slope_jit = eqx.filter_jit(_slope)
+
+
 # --- public, validated --------------------------------------------------------------------------
 
 
@@ -255,13 +261,13 @@ def lottery_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], prob
     family = as_policy_family(values)
     kind = _check_kind(penalty_kind)
     u, o, p = _check_lottery(u_t, outcomes, probs, family)
-    return eqx.filter_jit(_lottery_value)(family, u, o, p, kind)
+    return _lottery_value_jit(family, u, o, p, kind)
 
 
 def full_information_value(u_t: Float[Array, " n1"], values) -> Float[Array, ""]:
     """C(U_t) = Σ_j U_t,j f(v_j): the best value of any unbiased lottery when f is convex (chord at U_t)."""
     family = as_policy_family(values)
-    return eqx.filter_jit(_full_information)(family, _weights(u_t, family, "u_t"))
+    return _full_information_jit(family, _weights(u_t, family, "u_t"))
 
 
 def same_support_value(u_t, outcomes, values) -> float:
@@ -304,7 +310,7 @@ def bias_slope(u_t: Float[Array, " n1"], direction: Float[Array, " n1"], values,
         raise ValueError(f"argument `direction` must be finite and sum to 0 (a move along the simplex); got sum {qn.sum()!r}")
     if np.any((qn < 0) & (un <= 0)):
         raise ValueError("argument `direction` must be >= 0 where `u_t` is 0 (probabilities cannot go below 0)")
-    return eqx.filter_jit(_slope)(family, u, q, kind)
+    return _slope_jit(family, u, q, kind)
 
 
 def search_bias(u_t: Float[Array, " n1"], values, *, key: PRNGKeyArray, n_outcomes: int | None = None,

@@ -111,6 +111,9 @@ def _expect(fam, u, law, key, n_samples: int, with_f: bool) -> LawValue:
     return LawValue(m, se)
 
 
+_expect_jit = eqx.filter_jit(_expect)  # one compile per (family structure, law, shapes), reused
+
+
 # --- public, validated --------------------------------------------------------------------------
 
 
@@ -151,7 +154,7 @@ def law_penalty(u_t: Float[Array, " n1"], law, values, *, key: PRNGKeyArray | No
     Dirichlet: Monte Carlo over `n_samples` reparametrised draws (differentiable in α), error `std_error`.
     """
     family, u, law, key, n = _prepare(u_t, law, values, key, n_samples)
-    return eqx.filter_jit(_expect)(family, u, law, key, n, False)
+    return _expect_jit(family, u, law, key, n, False)
 
 
 def law_action_value(u_t: Float[Array, " n1"], law, values, *, key: PRNGKeyArray | None = None,
@@ -162,4 +165,4 @@ def law_action_value(u_t: Float[Array, " n1"], law, values, *, key: PRNGKeyArray
     as c → ∞. Dirichlet: Monte Carlo, unbiased, error `std_error`; differentiable in α and `values`.
     """
     family, u, law, key, n = _prepare(u_t, law, values, key, n_samples)
-    return eqx.filter_jit(_expect)(family, u, law, key, n, True)
+    return _expect_jit(family, u, law, key, n, True)

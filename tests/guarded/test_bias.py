@@ -14,7 +14,6 @@ from sumjax.experiments import guarded_bias
 from sumjax.experiments._base import FAILS, HOLDS, Context
 from sumjax.guarded import (
     PENALTY_KINDS,
-    FinitePolicies,
     SoftPolicies,
     action_value,
     bias_slope,

@@ -23,6 +23,7 @@ EXPERIMENTS: dict[str, str] = {
     "scaling": "sumjax.experiments.scaling",
     "two_utilities": "sumjax.experiments.two_utilities",
     "simplex_penalty": "sumjax.experiments.simplex_penalty",
+    "guarded_bias": "sumjax.experiments.guarded_bias",
     "sensitivity": "sumjax.experiments.sensitivity",
     "baselines": "sumjax.experiments.baselines",
 }

@@ -5,3 +5,5 @@ from .simplex import *  # noqa: F401,F403
 from .policies import *  # noqa: F401,F403
 from .learning import *  # noqa: F401,F403
 from .convexity import *  # noqa: F401,F403
+from .bias import *  # noqa: F401,F403
+from .continuous import *  # noqa: F401,F403

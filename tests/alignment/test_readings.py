@@ -2,6 +2,7 @@
 independent d = 3 computation (closed-form Bessel functions, SciPy quadrature), the threshold
 semantics, and the boundary rule (no checks in the pure cores; one per argument at entry)."""
 
+import equinox as eqx
 import jax
 import jax.extend as jex
 import jax.numpy as jnp
@@ -168,9 +169,12 @@ def test_callbacks_zero_in_cores_one_per_argument_at_entry():
     for core in cores:
         assert _callbacks(jax.make_jaxpr(core)(x, d)) == 0
     # Public entry: one check per argument (c*, d, β_A, β_H), and the sum adds one for `max_rounds`.
-    assert _callbacks(jax.make_jaxpr(lambda c, d, a, h: total_harm(c, d, a, h))(x, d, ba, bh)) == 4
-    assert _callbacks(jax.make_jaxpr(lambda c, d, a: total_harm(c, d, a, rectify=False))(x, d, ba)) == 3
-    assert _callbacks(jax.make_jaxpr(lambda c, d, a, h: total_harm(c, d, a, h, method="sum"))(x, d, ba, bh)) == 5
+    # (One `error_if` compiles to `unit` callback equations, one per branch of its cond.)
+    unit = _callbacks(jax.make_jaxpr(lambda v: eqx.error_if(v, v > 1, "m"))(1.0))
+    assert unit >= 1
+    assert _callbacks(jax.make_jaxpr(lambda c, d, a, h: total_harm(c, d, a, h))(x, d, ba, bh)) == 4 * unit
+    assert _callbacks(jax.make_jaxpr(lambda c, d, a: total_harm(c, d, a, rectify=False))(x, d, ba)) == 3 * unit
+    assert _callbacks(jax.make_jaxpr(lambda c, d, a, h: total_harm(c, d, a, h, method="sum"))(x, d, ba, bh)) == 5 * unit
 
 
 def test_round_caps_sizes_and_shapes():
@@ -191,14 +195,3 @@ def test_round_caps_sizes_and_shapes():
         harm_series(0.5, 10.0, 2.0, 1.0, num_rounds=2.5)
     with pytest.raises(ValueError, match=r"`c_star` \(3,\), `d` \(2,\)"):
         total_harm(jnp.full(3, 0.5), jnp.full(2, 10.0), 2.0, 1.0)
-
-
-def test_mutual_series_sum_and_integral_agree():
-    ser = harm_series(0.8, 10.0, 2.0, 1.0, num_rounds=40, information="mutual")
-    H_sum = float(total_harm(0.8, 10.0, 2.0, 1.0, information="mutual", method="sum"))
-    np.testing.assert_allclose(float(ser.cumulative[-1]), H_sum, rtol=1e-12)
-    assert int(ser.rounds_needed) < 40
-    H_int = float(total_harm(0.8, 10.0, 2.0, 1.0, information="mutual"))
-    assert 0 <= H_sum - H_int <= 1.0  # left Riemann sum of a decreasing integrand: within one round (T·F(0) = 1)
-    # The cap: δ = min(I, β_H) ≤ β_H, so at least as many rounds as with δ = β_H.
-    assert int(ser.rounds_needed) >= int(harm_series(0.8, 10.0, 2.0, 1.0, num_rounds=40).rounds_needed)

@@ -63,7 +63,7 @@ def _point(p, static):
     t, kw = p["t"], _kwargs(static)
     return {
         "H": A.harm_vs_time(t, static["c_star"], **kw),
-        "H_sqrtD": A.harm_vs_time(t, static["c_star"], integrate_over="sqrt_D", **kw),
+        "H_sqrtD": A.harm_vs_time(t, static["c_star"], reading=A.SCALE_FREE_SQRT_KL, **kw),
         "sigma": A.harm_log_slope(t, static["c_star"], **kw),
         "sigma_asymptotic": A.asymptotic_log_slope(t, growth=static["growth"], d0=static["d0"], d1=static["d1"],
                                                    alpha=static["alpha"]),

@@ -52,10 +52,15 @@ def compute(ctx) -> dict:
     f = lambda x: ctx.asarray(np.asarray(x, float))
     dims = np.asarray(cfg.dims, float)
     betas = np.asarray(cfg.betas, float)
-    ratio_uniform = np.asarray(A.information_ratio(f(0.0), f(dims[:, None]), f(betas[None, :])))
     cos = np.linspace(0.0, cfg.c_star, cfg.n_cos)
     kappa = np.asarray(A.kappa_from_mean(f(np.maximum(cos, 1e-12)[None, :]), f(dims[:, None])))
-    ratio_loop = np.asarray(A.information_ratio(f(kappa), f(dims[:, None]), f(1.0)))
+    # One call (one compilation) for the uniform grid (κ = 0) and the points along the loop (β_A = 1).
+    uni = np.broadcast_arrays(0.0, dims[:, None], betas[None, :])
+    loop = np.broadcast_arrays(kappa, dims[:, None], 1.0)
+    flat = [np.concatenate([u.ravel(), v.ravel()]) for u, v in zip(uni, loop)]
+    both = np.asarray(A.information_ratio(f(flat[0]), f(flat[1]), f(flat[2])))
+    ratio_uniform = both[: uni[0].size].reshape(uni[0].shape)
+    ratio_loop = both[uni[0].size:].reshape(loop[0].shape)
     hd = np.asarray(cfg.harm_dims, float)[:, None]
     r = np.asarray(cfg.ratios, float)[None, :]
     H = {}

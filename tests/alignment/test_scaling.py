@@ -66,13 +66,15 @@ def test_three_phases_from_computed_slope(curve):
 
 
 def test_sqrt_D_phases_have_the_same_shape_with_half_the_d_term():
-    f = jax.jit(lambda t: harm_log_slope(t, 0.5, growth=1.0, integrate_over="sqrt_D", **KW))
+    # The scale-free √KL reading (√KL harm, progress over √D): σ → α g/2 + ½·d₁g/d.
+    f = jax.jit(lambda t: harm_log_slope(t, 0.5, growth=1.0, reading="scale_free_sqrt_kl", **KW))
     t = jnp.array([5.0, 28.0, 30.0])
     s = np.asarray(f(t))
-    asym = np.asarray(asymptotic_log_slope(t, d0=100.0, d1=20.0, alpha=1.0, integrate_over="sqrt_D"))
+    asym = np.asarray(asymptotic_log_slope(t, d0=100.0, d1=20.0, alpha=1.0, reading="scale_free_sqrt_kl"))
+    np.testing.assert_allclose(asym, 0.5 + 0.5 * 20.0 / (100.0 + 20.0 * np.asarray(t)), rtol=1e-14)
     np.testing.assert_allclose(s[1:], asym[1:], rtol=0.02)
     assert s[0] > 3 * asym[0]
-    Hlag = harm_vs_time(jnp.array([0.0, 4.5]), 0.5, integrate_over="sqrt_D", **KW)
+    Hlag = harm_vs_time(jnp.array([0.0, 4.5]), 0.5, reading="scale_free_sqrt_kl", **KW)
     assert np.all(np.asarray(Hlag) == 0)
 
 

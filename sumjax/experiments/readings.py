@@ -108,7 +108,7 @@ def compute(ctx) -> dict:
 def scale_change(H_scale):
     """Largest relative change of H over β_H at fixed ratio, per reading (0 for a scale-free one)."""
     H = np.asarray(H_scale, float)
-    ref = np.abs(H[..., :1])
+    ref = np.abs(H[..., 0])
     return np.max(np.abs(H - H[..., :1]), axis=-1) / np.where(ref > 0, ref, 1.0)
 
 

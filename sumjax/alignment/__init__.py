@@ -5,6 +5,9 @@ from .cosine import *  # noqa: F401,F403
 from .vmf import *  # noqa: F401,F403
 from .quadrature import *  # noqa: F401,F403
 from .sampling import *  # noqa: F401,F403
+from .functionals import *  # noqa: F401,F403
+from .readings import *  # noqa: F401,F403
+from .information import *  # noqa: F401,F403
 from .harm import *  # noqa: F401,F403
 from .montecarlo import *  # noqa: F401,F403
 from .scaling import *  # noqa: F401,F403

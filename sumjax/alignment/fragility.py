@@ -1,7 +1,13 @@
-"""Anisotropic ('fragile') worlds N(0, Σ) for the alignment model.
+"""Fragility: the SUM text's remark that narrowing "the distribution" polynomially "had the same
+effect as increasing d", in two readings (docs/model.md, "Fragility").
 
-The SUM text remarks that making the world distribution narrower "had the same effect as
-increasing d". What the model implies (derived here, pinned in the tests):
+**Literal reading** (the law of the cosine): narrowing p_d(c) ∝ (1 − c²)^{(d−3)/2} polynomially,
+p_d(c)^k ∝ (1 − c²)^{k(d−3)/2}, gives exactly the cosine law of dimension d' = k(d − 3) + 3
+(`narrowed_dimension`). The loop only sees the law of c (its vMF tilt, the KL, E[c]), so the whole
+loop with the narrowed law IS the loop in dimension d' (`narrowed_total_harm`): the remark holds
+exactly, for every k > 0 with d' ≥ 2.
+
+**Covariance reading** (the world N(0, Σ)):
 
 * In N(0, Σ) the KL-optimal push for U_A = a·x is kΣa with k = √(2β/aᵀΣa) (SPEC §1), so the
   human gain is √(2β)·hᵀΣa/√(aᵀΣa) = √(2β·hᵀΣh)·c_Σ, where c_Σ = hᵀΣa/√(aᵀΣa·hᵀΣh) is the
@@ -36,6 +42,8 @@ __all__ = [
     "effective_dimension",
     "fragile_total_harm",
     "sample_fragile_cosine",
+    "narrowed_dimension",
+    "narrowed_total_harm",
 ]
 
 
@@ -98,3 +106,22 @@ def sample_fragile_cosine(key: PRNGKeyArray, h: Float[Array, " d"], cov, shape: 
     h = jnp.asarray(h)
     a = sample_uniform_sphere(key, h.shape[-1], shape, h.dtype)
     return fragile_cosine(a, h, cov)
+
+
+def _narrowed(d, k):
+    return k * (d - 3.0) + 3.0
+
+
+def narrowed_dimension(d: ArrayLike, k: ArrayLike) -> Float[Array, "..."]:
+    """d' = k(d − 3) + 3: the cosine law p_d(c)^k, normalised, is the cosine law of dimension d'
+    (exact). d ≥ 2, k > 0; the result must be ≥ 2 (k(d − 3) ≥ −1) to be a law the loop accepts."""
+    d = check_range(d, "d", 2.0)
+    k = check_range(k, "k", 0.0, lower_inclusive=False)
+    return _narrowed(d, k)
+
+
+def narrowed_total_harm(c_star, d, k, beta_a, beta_h=None, **options) -> Float[Array, "..."]:
+    """`total_harm` of the loop whose un-aligned cosine law is p_d(c)^k (literal fragility reading):
+    exactly `total_harm` at d' = k(d − 3) + 3 (checked ≥ 2). Options (``reading=`` …) pass through."""
+    d_eff = check_range(narrowed_dimension(d, k), "narrowed dimension k(d - 3) + 3", 2.0)
+    return total_harm(c_star, d_eff, beta_a, beta_h, **options)

@@ -1,8 +1,8 @@
-"""Monte Carlo version of the alignment training loop (SPEC §2).
+"""Monte Carlo version of the alignment training loop (docs/model.md, "Monte Carlo").
 
 Each trial runs the rounds n = 0 … N−1 of `total_harm`'s loop (same schedule D_n, same
 reconstructed options): it draws a ~ vMF(h, κ(D_n)), and records the realised harm
-s·g(c) with c = a·h and g the functional's pointwise form (default 1 − c). The mean of
+T·g(c) with c = a·h and g the functional's pointwise form (default 1 − c). The mean of
 the realised total over trials estimates `total_harm(..., method="sum")` exactly (no
 bias), with standard error σ/√trials.
 
@@ -12,9 +12,10 @@ from its 1-D law (O(1) per draw). Trials are processed ``batch_size`` at a time
 (`jax.lax.map`), so memory is O(batch_size·d) whatever the number of trials (plus the
 trials × rounds table of realised per-round harm).
 
-Harm is measured in √KL units only: the package's KL measure squares the *expected* per-round
-harm, (s·F)², which has no per-draw realisation with that mean (E[(s·g(c))²] ≠ (s·E g(c))²).
-Custom functionals need their ``pointwise`` g; the default uses the sampler's accurate 1 − c.
+Any `Reading` works: the realised per-round harm is T·g(c) with the deterministic factor T of the
+reading, so its mean is T·F. With ``information="mutual"`` the schedule D_n is the analytic one
+(δ_n = I(a; x) at the law of round n, a deterministic function of n). Custom functionals need
+their ``pointwise`` g; the default uses the sampler's accurate 1 − c.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _vmf
-from .harm import _num_rounds, _prepare_loop, _round_D, one_minus_cosine
+from . import _loop
+from .functionals import one_minus_cosine
+from .harm import DEFAULT_MAX_ROUNDS, _check_rounds, _count, _resolve, _validate_loop
 from .sampling import _cosine_and_complement, _directions, _vmf_core
 
 __all__ = ["MonteCarloHarm", "simulate_training"]
@@ -62,50 +65,63 @@ def simulate_training(
     num_trials: int,
     path: str = "cosine",
     batch_size: int | None = None,
+    reading=None,
     rectify: bool = True,
     cap_delta: bool | None = None,
-    integrate_over: str = "D",
-    functional="one_minus_cosine",
+    measure: str | None = None,
+    progress: str | None = None,
+    integrate_over: str | None = None,
+    threshold: str | None = None,
+    functional=None,
+    information: str | None = None,
     quantile_levels=(0.05, 0.5, 0.95),
-    max_rounds: int = 100_000,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
 ) -> MonteCarloHarm:
-    """Simulate ``num_trials`` independent runs of the training loop; harm in √KL units.
+    """Simulate ``num_trials`` independent runs of the training loop under ``reading``.
 
     Scalars c* ∈ (0, 1), d ≥ 2 (a Python int for ``path="vector"``), β_A, β_H ≥ 0, concrete (they fix
-    the number of rounds N, a static length; N > ``max_rounds`` is refused). Exact in law for every
-    d, κ. Cost O(trials·N) draws, times d for the vector path.
+    the number of rounds N, a static length; N > ``max_rounds`` is refused before any draw). Exact in
+    law for every d, κ. Cost O(trials·N) draws, times d for the vector path.
     """
     if path not in ("cosine", "vector"):
         raise ValueError(f"argument `path` must be 'cosine' or 'vector'; got {path!r}")
-    if not isinstance(num_trials, int) or num_trials < 2:
+    if isinstance(num_trials, bool) or not isinstance(num_trials, (int, np.integer)) or num_trials < 2:
         raise ValueError(f"argument `num_trials` must be an int >= 2; got {num_trials!r}")
-    if path == "vector" and (not isinstance(d, int) or d < 2):
+    num_trials = int(num_trials)
+    if path == "vector" and (not isinstance(d, (int, np.integer)) or d < 2):
         raise ValueError(f"argument `d` must be an integer >= 2 for path='vector' (the vector length); got {d!r}")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"argument `batch_size` must be a positive int or None; got {batch_size!r}")
-    fn, p, c_star, dd, delta, s = _prepare_loop(
-        c_star, float(d) if isinstance(d, int) else d, beta_a, beta_h, rectify, cap_delta, "sqrt_kl", integrate_over, None, functional
-    )
-    for name, x in (("c_star", c_star), ("d", dd), ("beta_a", beta_a), ("beta_h", beta_h)):
+    if batch_size is not None:
+        batch_size = _count(batch_size, "batch_size", 1)
+    max_rounds = _count(max_rounds, "max_rounds", 1)
+    r, cap = _resolve(reading, cap_delta, rectify, measure=measure, progress=progress, integrate_over=integrate_over,
+                      threshold=threshold, functional=functional, information=information)
+    for name, x in (("c_star", c_star), ("d", d), ("beta_a", beta_a), ("beta_h", beta_h)):
         if x is not None and (isinstance(x, jax.core.Tracer) or np.ndim(x) != 0):
             raise ValueError(f"argument `{name}` must be a concrete scalar (it fixes the number of rounds)")
+    c_star, dd, beta_a, beta_h = _validate_loop(c_star, float(d), beta_a, beta_h, rectify, cap)
+    T = r.harm_scale(beta_a, beta_h, rectify)
     dtype = c_star.dtype
-    # The same N as the analytic sum (`total_harm(method="sum")`); no rounds when harm per round is 0.
-    n_rounds = 0 if float(s) == 0.0 else int(_num_rounds(c_star, dd, delta, integrate_over)[0])
-    if n_rounds > max_rounds:
-        raise ValueError(f"the loop needs {n_rounds} rounds, more than `max_rounds`={max_rounds}")
+    # The same rounds as the analytic sum (`total_harm(method="sum")`); none when harm per round is 0.
+    if float(T) == 0.0:
+        n_rounds = 0
+    elif r.information == "beta":
+        n_rounds = int(_check_rounds(_loop.num_rounds(c_star, dd, r.step(beta_a, beta_h, cap), r)[0], max_rounds))
+    else:
+        _check_rounds(_loop.num_rounds(c_star, dd, beta_a, r)[0], max_rounds)  # I ≤ β_A: a lower bound
+        _, rounds, finished = _loop.mutual_round_sum(c_star, dd, beta_a, beta_h, T, r, cap, max_rounds)
+        if not bool(finished):
+            raise ValueError(f"the loop needs more than `max_rounds`={max_rounds} rounds; raise `max_rounds`")
+        n_rounds = int(rounds)
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
+    D = _loop.series(c_star, dd, beta_a, beta_h, T, r, cap, n_rounds)[0]
     levels = jnp.asarray(quantile_levels, dtype)
-    return _run(key, dd, delta, s, levels, fn, integrate_over, n_rounds, path, d if path == "vector" else None,
+    return _run(key, dd, D, T, levels, r.harm_functional, n_rounds, path, int(d) if path == "vector" else None,
                 num_trials, batch_size)
 
 
-
-@functools.partial(jax.jit, static_argnums=tuple(range(5, 12)))
-def _run(key, dd, delta, s, levels, fn, integrate_over, n_rounds, path, d, num_trials, batch_size):
-    dtype = delta.dtype
-    n = jnp.arange(n_rounds, dtype=dtype)
-    D = _round_D(n, delta, integrate_over)
+@functools.partial(jax.jit, static_argnums=tuple(range(5, 11)))
+def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
+    dtype = D.dtype
     kappa = _vmf.kappa_from_kl(D, dd)
     expected = s * fn.expectation(kappa, dd)
     m = dd - 1.0

@@ -2,14 +2,16 @@
 
 AI scale ξ > 0 sets d(ξ) = d₀ + d₁·log ξ (the text's "very conservative" choice) and
 β_A(ξ) = β₀·ξ^α (α > 0); β_H is fixed. With ξ = ξ₀·e^{g t}, β_A is exponential in t and d
-linear in t. Total harm H(t) = `total_harm`(c*, d(t), β_A(t), β_H, ...), by default rectified.
+linear in t. Total harm H(t) = `total_harm`(c*, d(t), β_A(t), β_H, reading=..., ...), by default
+rectified, under any `Reading` (``reading=`` and the other options pass through).
 
 Phases, read off the computed local log-slope σ(t) = d log H/dt (autodiff in
 `harm_log_slope`, finite differences in `scaling_phases`), never from hand-set times:
 lag (H = 0, β_A ≤ β_H), catch-up (σ well above its late value: σ → ∞ as β_A ↓ β_H, because
-H ∝ √β_A − √β_H there) and exponential (σ settles near α·g/2 + q·d₁g/d(t), the ξ^{α/2} of
-√β_A plus the slow d(t) term, q = 1 for ``integrate_over="D"`` where H ∝ d and q = ½ for
-"sqrt_D" where H ∝ √d; `asymptotic_log_slope`).
+H ∝ (β_A/β_H − 1)^p there with p = 1 or ½ by threshold shape) and exponential (σ settles near
+m·α·g + q·d₁g/d(t): the ξ^{mα} of the push β_A^m (m = 1 in KL, ½ in √KL units) plus the slow d(t)
+term, q = 1 for progress over D where H ∝ d and q = ½ over √D where H ∝ √d;
+`asymptotic_log_slope`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._validate import check_range
 from .harm import total_harm
+from .readings import as_reading
 
 __all__ = [
     "scale_dimension",
@@ -80,12 +83,15 @@ def harm_log_slope(t: ArrayLike, c_star, **kwargs) -> Float[Array, "..."]:
     return jnp.vectorize(one)(t)
 
 
-def asymptotic_log_slope(t: ArrayLike, *, growth=1.0, xi0=1.0, d0, d1, alpha, integrate_over: str = "D"):
-    """The exponential phase's slope α·g/2 + q·d₁g/d(t) (q = 1 over D, ½ over √D): the large-β_A
-    limit of σ(t) when H ∝ √β_A·d^q. Exact only as β_A/β_H → ∞ and D* ∝ d (large d)."""
-    q = 1.0 if integrate_over == "D" else 0.5
+def asymptotic_log_slope(t: ArrayLike, *, growth=1.0, xi0=1.0, d0, d1, alpha, reading=None, measure=None,
+                         progress=None, integrate_over=None):
+    """The exponential phase's slope m·α·g + q·d₁g/d(t) (m = 1 for KL harm, ½ for √KL; q = 1 over D,
+    ½ over √D): the large-β_A limit of σ(t) when H ∝ β_A^m·d^q (functional 1 − E[c]). Exact only as
+    β_A/β_H → ∞ and D* ∝ d (large d)."""
+    r = as_reading(reading, measure=measure, progress=progress, integrate_over=integrate_over)
+    q = 1.0 if r.progress == "D" else 0.5
     d = d0 + d1 * (jnp.log(xi0) + growth * _float(t))
-    return alpha * growth / 2.0 + q * d1 * growth / d
+    return r.measure_degree * alpha * growth + q * d1 * growth / d
 
 
 class ScalingPhases(eqx.Module):

@@ -1,9 +1,10 @@
 """SUM, third figure: total harm before alignment against the dimension d.
 
-The training loop without rectification (reconstructed, SPEC §2): each round the AI
-(power β_A) does √β_A·(1 − E[c](D)) of harmful optimisation (√KL units) and the humans
+The training loop without rectification (reconstructed, docs/model.md), default reading: each
+round the AI (power β_A) does β_A·(1 − E[c](D)) of harmful optimisation (KL units) and the humans
 gain δ = β_A nats of alignment, until E[c] reaches c*. H = Σ_n harm(nδ) ≈ (1/δ)∫₀^{D*} harm dD
-(`total_harm`, smooth integral; also counted over √D, the text's Appendix-2 alternative).
+(`total_harm`, smooth integral); also the scale-free √KL reading (√β_A per round, progress over
+√D, the text's Appendix-2 alternative).
 Monte Carlo: per d, many runs of the loop drawing c ~ vMF(κ(D_n)) each round with
 `sample_cosine`; their mean estimates the exact round sum (`total_harm(method="sum")`).
 """
@@ -22,8 +23,8 @@ NAME = "harm_vs_dim"
 TITLE = "Total harm before alignment against d"
 SOURCE = "SUM"
 CAPTION = (
-    "Total harm H (√KL units) until E[c] = c*, without rectification, β_A = 1. Solid: integral over D; dashed: "
-    "integral over √D. Dots with bars: Monte Carlo mean ± 2 s.e. and 5–95% band of runs (c* = mc_c_star), "
+    "Total harm H until E[c] = c*, without rectification, β_A = 1. Solid: default reading (KL harm, progress over D); "
+    "dashed: √KL harm, progress over √D. Dots with bars: Monte Carlo mean ± 2 s.e. and 5–95% band of runs (c* = mc_c_star), "
     "against the exact round sum (crosses)."
 )
 
@@ -59,7 +60,7 @@ def _analytic(p, static):
     kw = dict(rectify=False)
     return {
         "H_D": A.total_harm(p["c"], p["d"], static["beta_a"], **kw),
-        "H_sqrtD": A.total_harm(p["c"], p["d"], static["beta_a"], integrate_over="sqrt_D", **kw),
+        "H_sqrtD": A.total_harm(p["c"], p["d"], static["beta_a"], reading=A.SCALE_FREE_SQRT_KL, **kw),
     }
 
 
@@ -80,7 +81,8 @@ def _monte_carlo(p, static):
     key = jax.random.fold_in(jax.random.key(static["seed"]), p["index"])
     _, one_minus_c = A.sample_cosine(key, kappa[None, :], d, (static["trials"].shape[0], rounds.shape[0]),
                                      return_complement=True)
-    totals = jnp.sqrt(beta_a) * jnp.sum(jnp.where(live, one_minus_c, 0.0), axis=-1)
+    T = A.harm_scale(beta_a, rectify=False)  # the default reading's push per round (β_A in KL units)
+    totals = T * jnp.sum(jnp.where(live, one_minus_c, 0.0), axis=-1)
     q = jnp.quantile(totals, jnp.asarray([0.05, 0.95], totals.dtype))
     return {
         "mc_mean": jnp.mean(totals),
@@ -89,7 +91,7 @@ def _monte_carlo(p, static):
         "mc_q95": q[1],
         "rounds_needed": N,
         # The exact round sum, evaluated on the same schedule (what the Monte Carlo mean estimates).
-        "H_sum": jnp.sqrt(beta_a) * jnp.sum(jnp.where(live, A.vmf_mean_complement(kappa, d), 0.0)),
+        "H_sum": T * jnp.sum(jnp.where(live, A.vmf_mean_complement(kappa, d), 0.0)),
         "H_int": A.total_harm(c, d, beta_a, rectify=False),
     }
 

@@ -1,10 +1,10 @@
 """SUM, fourth figure: total harm against β_A/β_H for several d, with rectification.
 
-With rectification (reconstructed, SPEC §2) humans cancel up to √β_H of the AI's push each
-round and align at δ = min(β_A, β_H): harm(D) = ReLU(√β_A − √β_H)·(1 − E[c](D)). The text:
-zero total harm for β_A ≤ β_H, fast growth past β_A = β_H, faster for larger d. Also
-computed counting progress over √D (Appendix 2), to test "the qualitative results are the
-same", and the unrectified loop for reference.
+With rectification (reconstructed, docs/model.md) humans cancel part of the AI's push each round
+and align at δ = min(β_A, β_H); default reading: harm(D) = ReLU(β_A − β_H)·(1 − E[c](D)) (KL units,
+progress over D). The text: zero total harm for β_A ≤ β_H, fast growth past β_A = β_H, faster for
+larger d. Also the √KL reading counting progress over √D (Appendix 2: "the qualitative results
+are the same"), and the unrectified loop for reference.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _point(p, static):
     ba = p["ratio"] * bh
     return {
         "H_D": A.total_harm(c, p["d"], ba, bh, rectify=True),
-        "H_sqrtD": A.total_harm(c, p["d"], ba, bh, rectify=True, integrate_over="sqrt_D"),
+        "H_sqrtD": A.total_harm(c, p["d"], ba, bh, rectify=True, reading=A.SCALE_FREE_SQRT_KL),
         "H_unrectified": A.total_harm(c, p["d"], ba, bh, rectify=False),
     }
 
@@ -90,7 +90,7 @@ def plot(data, cfg):
     for ax in axes:
         ax.axvline(1.0, color="gray", lw=0.8)
         ax.set_xlabel("β_A / β_H")
-    axes[0].set_ylabel("total harm H (√KL units)")
+    axes[0].set_ylabel("total harm H (default reading, KL units)")
     axes[0].set_title(f"rectified, c* = {cfg.c_star:g}")
     axes[1].set_ylabel("H / d  (solid),  H / √d  (dashed)")
     axes[1].set_title("normalised: the d-dependence is a power of d")
@@ -126,7 +126,8 @@ def claims(data, cfg) -> list[Claim]:
         f"slope dH/d(β_A/β_H) just past 1: {', '.join(f'{s:.3g}' for s in slope[order])}; H at β_A/β_H = "
         f"{data['ratio'][0, -1]:g}: {', '.join(f'{h:.3g}' for h in last[order])} (d = {', '.join(f'{d:g}' for d in dims[order])})",
         HOLDS if grows else FAILS,
-        "the rise is continuous (H ∝ √β_A − √β_H near the threshold), not a jump; its rate scales with d"))
+        "the rise is continuous (H ∝ β_A/β_H − 1 near the threshold under the default reading), not a jump; its rate "
+        "scales with d"))
     zero_s, slope_s, last_s = _growth(data, "H_sqrtD")
     grows_s = bool(np.all(slope_s > 0)) and bool(np.all(np.diff(slope_s[order]) > 0))
     pw = np.polyfit(np.log(dims), np.log(last), 1)[0] if len(dims) > 1 else float("nan")

@@ -4,7 +4,7 @@ Reconstructed (SPEC §3): d(ξ) = d₀ + d₁·log ξ, β_A(ξ) = β₀·ξ^α, 
 H(t) is the rectified total harm (`harm_vs_time`); its local log-slope σ = d log H/dt by
 autodiff (`harm_log_slope`) and by finite differences (`scaling_phases`), which labels lag /
 catch-up / exponential from the computed slope. The late slope is compared with
-α·g/2 + d₁g/d(t) (`asymptotic_log_slope`).
+m·α·g + q·d₁g/d(t) (`asymptotic_log_slope`; m = q = 1 under the default reading).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ SOURCE = "SUM"
 CAPTION = (
     "Rectified total harm as AI scale ξ = e^{gt} grows (d = d₀ + d₁ log ξ, β_A = β₀ξ^α, β_H fixed). Shading: phases "
     "labelled from the computed log-slope (grey lag, orange catch-up, blue exponential). Right: d log H/dt by autodiff "
-    "(solid), finite differences (dots) and the exponential-phase prediction α·g/2 + d₁g/d (dashed)."
+    "(solid), finite differences (dots) and the exponential-phase prediction m·α·g + q·d₁g/d (dashed; default reading: "
+    "m = q = 1)."
 )
 
 PHASE_COLORS = ("0.85", "tab:orange", "tab:blue")
@@ -62,7 +63,7 @@ def _point(p, static):
     t, kw = p["t"], _kwargs(static)
     return {
         "H": A.harm_vs_time(t, static["c_star"], **kw),
-        "H_sqrtD": A.harm_vs_time(t, static["c_star"], integrate_over="sqrt_D", **kw),
+        "H_sqrtD": A.harm_vs_time(t, static["c_star"], reading=A.SCALE_FREE_SQRT_KL, **kw),
         "sigma": A.harm_log_slope(t, static["c_star"], **kw),
         "sigma_asymptotic": A.asymptotic_log_slope(t, growth=static["growth"], d0=static["d0"], d1=static["d1"],
                                                    alpha=static["alpha"]),
@@ -141,7 +142,7 @@ def plot(data, cfg):
     _shade(cx, t, data["labels"])
     cx.plot(t[pos], data["sigma"][pos], "k-", label="d log H/dt (autodiff)")
     cx.plot(t[pos][::4], data["fd_slope"][pos][::4], "o", ms=3, color="tab:red", label="finite differences")
-    cx.plot(t, data["sigma_asymptotic"], "--", color="tab:blue", label="α·g/2 + d₁g/d(t)")
+    cx.plot(t, data["sigma_asymptotic"], "--", color="tab:blue", label="m·α·g + q·d₁g/d(t)")
     cx.set_yscale("log")
     cx.set_xlabel("time t")
     cx.set_ylabel("local log-slope σ")
@@ -151,6 +152,23 @@ def plot(data, cfg):
     axes[0].legend(handles=handles + axes[0].get_legend_handles_labels()[0], fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def superexponential_verdict(sigma_pos, late, catchup_ratio):
+    """(verdict, largest rise of σ, peak σ / late σ) from the log-slope σ on the stretch where H > 0.
+    HOLDS: σ rises somewhere (log H convex: accelerating growth). CAVEAT: σ only falls but peaks above
+    ``catchup_ratio`` × the late rate. FAILS: never faster than that (or no harm at all)."""
+    s = np.asarray(sigma_pos, float)
+    late = float(late)
+    if s.size < 2 or not np.isfinite(late) or late <= 0:
+        return FAILS, float("nan"), float("nan")
+    rising = float(np.max(np.diff(s)))
+    peak_ratio = float(np.max(s)) / late
+    if rising > 1e-6 * abs(late):
+        return HOLDS, rising, peak_ratio
+    if peak_ratio > catchup_ratio:
+        return CAVEAT, rising, peak_ratio
+    return FAILS, rising, peak_ratio
 
 
 def claims(data, cfg) -> list[Claim]:
@@ -168,20 +186,20 @@ def claims(data, cfg) -> list[Claim]:
         SOURCE, "Harm against AI scale has three phases: lag (H = 0), catch-up, exponential",
         f"phases from the computed slope: lag until t = {t_lag:.3g} (β_A = β_H at t = {threshold_t:.3g}), catch-up until "
         f"t = {t_cu:.3g} (peak σ = {peak:.3g} vs late σ = {late:.3g}), then exponential; late σ within "
-        f"{100 * gap:.1f}% of α·g/2 + d₁g/d = {asym:.3g}",
+        f"{100 * gap:.1f}% of m·α·g + q·d₁g/d = {asym:.3g}",
         HOLDS if ok else FAILS)]
-    # Super-exponential: is the growth rate ever increasing after the threshold (log H convex)?
+    # Super-exponential: faster than the late exponential around the threshold, and accelerating?
     pos = data["H"] > 0
-    s = sigma[pos]
-    rising = float(np.max(np.diff(s))) if s.size > 1 else float("nan")
+    verdict, rising, peak_ratio = superexponential_verdict(sigma[pos], late, cfg.catchup_ratio)
     out.append(Claim(
         SOURCE, "Harm grows super-exponentially around human level (β_A ≈ β_H)",
-        f"σ = d log H/dt peaks at {np.max(s):.3g} just past the threshold, {np.max(s) / late:.3g}× the late rate; "
-        f"largest step-to-step increase of σ after the threshold: {rising:.3g}",
-        HOLDS if rising > 1e-6 * abs(late) else CAVEAT,
-        "" if rising > 1e-6 * abs(late) else
-        "faster than the late exponential, but the rate only falls after the threshold (log H is concave): "
-        "a jump in growth rate, not an accelerating one"))
+        f"σ = d log H/dt peaks at {np.max(sigma[pos]) if pos.any() else float('nan'):.3g} just past the threshold, "
+        f"{peak_ratio:.3g}× the late rate; largest step-to-step increase of σ after the threshold: {rising:.3g}",
+        verdict,
+        {HOLDS: "the growth rate itself rises after the threshold (log H convex there)",
+         CAVEAT: "faster than the late exponential near the threshold, but the rate only falls after it (log H is "
+                 "concave): a jump in growth rate, not an accelerating one",
+         FAILS: "no stretch grows faster than the late exponential"}[verdict]))
     lab_s = data["labels_sqrtD"]
     same = [int(k) for k in np.unique(lab_s)] == present and abs(float(data["lag_end_sqrtD"]) - t_lag) < 1e-9
     out.append(Claim(

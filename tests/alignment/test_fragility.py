@@ -112,3 +112,42 @@ def test_bad_input_raises():
         fragile_push(h, jnp.ones(d), -1.0)
     with pytest.raises(ValueError, match="`c_star`"):
         fragile_total_harm(1.0, jnp.ones(d), h, 2.0, 1.0)
+
+
+# ----------------------------------------------------------------- the literal reading: p_d(c)^k
+
+
+@pytest.mark.parametrize("d,k", [(10.0, 0.5), (10.0, 3.0), (4.0, 2.5), (100.0, 1.7)])
+def test_narrowed_cosine_law_is_the_law_of_d_prime(d, k):
+    """p_d(c)^k, normalised by SciPy quadrature, equals the cosine law of d' = k(d − 3) + 3, i.e.
+    (1 + c)/2 ~ Beta((d' − 1)/2, (d' − 1)/2) (scipy.stats.beta), pointwise; and its vMF tilt has the
+    mean and KL of the package's closed forms at d' (the loop sees only these)."""
+    from scipy import integrate, stats
+
+    from sumjax.alignment import narrowed_dimension, vmf_kl, vmf_mean
+
+    dp = float(narrowed_dimension(d, k))
+    assert dp == k * (d - 3) + 3
+    un = lambda c: ((1 - c * c) ** ((d - 3) / 2)) ** k
+    Z = integrate.quad(un, -1, 1, epsabs=0, epsrel=1e-13)[0]
+    c = np.linspace(-0.95, 0.95, 7)
+    a = (dp - 1) / 2
+    np.testing.assert_allclose(un(c) / Z, stats.beta(a, a).pdf((1 + c) / 2) / 2, rtol=1e-9)
+    for kappa in (0.7, 8.0):
+        w = lambda c: un(c) * np.exp(kappa * (c - 1))
+        Zk = integrate.quad(w, -1, 1, epsabs=0, epsrel=1e-13)[0]
+        mean = integrate.quad(lambda c: c * w(c), -1, 1, epsabs=0, epsrel=1e-13)[0] / Zk
+        kl = kappa * mean - (np.log(Zk) + kappa - np.log(Z))
+        np.testing.assert_allclose(float(vmf_mean(kappa, dp)), mean, rtol=1e-9)
+        np.testing.assert_allclose(float(vmf_kl(kappa, dp)), kl, rtol=1e-8)
+
+
+def test_narrowed_total_harm_and_checks():
+    from sumjax.alignment import narrowed_total_harm
+
+    np.testing.assert_allclose(narrowed_total_harm(0.5, 10.0, 2.0, 2.0, 1.0), total_harm(0.5, 17.0, 2.0, 1.0),
+                               rtol=1e-15)
+    with pytest.raises(ValueError, match="`k`"):
+        narrowed_total_harm(0.5, 10.0, 0.0, 2.0, 1.0)
+    with pytest.raises(ValueError, match="narrowed dimension"):
+        narrowed_total_harm(0.5, 2.0, 2.0, 2.0, 1.0)  # d' = 3 − 2 = 1 < 2

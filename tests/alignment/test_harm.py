@@ -1,6 +1,11 @@
 """The training loop's total harm against an independent SciPy computation (Bessel ratios,
 Brent roots, adaptive quadrature over D), the large-d closed forms, finite differences for
-gradients, and the SUM text's claims as tests."""
+gradients, and the SUM text's claims as tests.
+
+Most checks here run the package's first reading (√KL harm ReLU(√β_A − √β_H)·F, progress in D):
+the loop's machinery is shared by every reading; `test_readings.py` checks the readings themselves."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -16,14 +21,20 @@ from hypothesis import strategies as hs
 from sumjax.alignment import (
     HarmFunctional,
     alignment_step,
-    harm_scale,
-    harm_series,
     negative_part,
-    per_round_harm,
     required_divergence,
-    total_harm,
     vmf_mean_from_kl,
 )
+from sumjax.alignment import harm_scale as _harm_scale
+from sumjax.alignment import harm_series as _harm_series
+from sumjax.alignment import per_round_harm as _per_round_harm
+from sumjax.alignment import total_harm as _total_harm
+
+FR = "first_reconstruction"
+total_harm = functools.partial(_total_harm, reading=FR)
+harm_series = functools.partial(_harm_series, reading=FR)
+per_round_harm = functools.partial(_per_round_harm, reading=FR)
+harm_scale = functools.partial(_harm_scale, reading=FR)
 
 # ----------------------------------------------------------------- independent reference (SciPy)
 
@@ -95,9 +106,9 @@ def test_unrectified_and_kl_measure_against_scipy():
     cs, d, ba = 0.7, 8.0, 0.5
     ref = ref_total(cs, d, ba, 0.0, g=None, rectify=False)
     np.testing.assert_allclose(total_harm(cs, d, ba, rectify=False), ref, rtol=1e-10)
-    # KL measure: per-round harm squared, (s·F)², summed over the same rounds.
-    s, Ds = np.sqrt(ba), KL(kappa_of_c(cs, d), d)
-    ref_kl = s * s / ba * si.quad(lambda D: (1 - A(kappa_of_D(D, d), d)) ** 2, 0, Ds, epsrel=1e-11)[0]
+    # KL measure: the push in KL units, β_A·F per round, over the same rounds (δ = β_A).
+    Ds = KL(kappa_of_c(cs, d), d)
+    ref_kl = ba / ba * si.quad(lambda D: 1 - A(kappa_of_D(D, d), d), 0, Ds, epsrel=1e-11)[0]
     np.testing.assert_allclose(total_harm(cs, d, ba, rectify=False, measure="kl"), ref_kl, rtol=1e-10)
 
 
@@ -159,7 +170,8 @@ def test_pieces_and_per_round_harm():
     np.testing.assert_allclose(harm_scale(4.0, rectify=False), 2.0)
     D, d = 3.0, 10.0
     np.testing.assert_allclose(per_round_harm(D, d, 4.0, 1.0), 1 - A(kappa_of_D(D, d), d), rtol=1e-12)
-    np.testing.assert_allclose(per_round_harm(D, d, 4.0, 1.0, measure="kl"), (1 - A(kappa_of_D(D, d), d)) ** 2, rtol=1e-12)
+    # KL units, same fraction θ = 1 − √(β_H/β_A) = ½ of the push β_A = 4: T = 2.
+    np.testing.assert_allclose(per_round_harm(D, d, 4.0, 1.0, measure="kl"), 2 * (1 - A(kappa_of_D(D, d), d)), rtol=1e-12)
 
 
 # ----------------------------------------------------------------- the SUM text's claims
@@ -315,9 +327,15 @@ def test_bad_input_raises():
         total_harm(0.5, 10.0, 2.0)
     with pytest.raises(ValueError, match="never progresses"):
         total_harm(0.5, 10.0, 2.0, 0.0)
+    with pytest.raises(ValueError, match="`reading`"):
+        total_harm(0.5, 10.0, 2.0, 1.0, reading="nonsense")
+    with pytest.raises(ValueError, match="`threshold`"):
+        total_harm(0.5, 10.0, 2.0, 1.0, threshold="step")
+    with pytest.raises(ValueError, match="`information`"):
+        total_harm(0.5, 10.0, 2.0, 1.0, information="fisher")
     with pytest.raises(ValueError, match="`measure`"):
         total_harm(0.5, 10.0, 2.0, 1.0, measure="l2")
-    with pytest.raises(ValueError, match="`integrate_over`"):
+    with pytest.raises(ValueError, match="`progress`"):
         total_harm(0.5, 10.0, 2.0, 1.0, integrate_over="logD")
     with pytest.raises(ValueError, match="`method`"):
         total_harm(0.5, 10.0, 2.0, 1.0, method="mc")

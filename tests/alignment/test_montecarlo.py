@@ -33,8 +33,9 @@ def test_mean_matches_analytic_sum(path):
     assert abs(np.mean(z * z) - 1) < K * np.sqrt(2 / z.size)
     ser = harm_series(cs, float(d), ba, bh, num_rounds=r.D.shape[0])
     np.testing.assert_allclose(r.round_expected, ser.harm, rtol=1e-12)
-    # The spread: Var(total) = s²·Σ Var(c_n) (rounds independent); check the sample std within 10%.
-    s = np.sqrt(ba) - np.sqrt(bh)
+    # The spread: Var(total) = T²·Σ Var(c_n) (rounds independent; default reading T = β_A − β_H);
+    # check the sample std within 10%.
+    s = ba - bh
     kap = np.asarray(kappa_from_kl(r.D, float(d)))
     sd = s * np.sqrt(sum(_var_c(k, d) for k in kap))
     np.testing.assert_allclose(float(r.std), sd, rtol=0.1)

@@ -49,7 +49,7 @@ def test_three_phases_from_computed_slope(curve):
     # Then catch-up (non-empty), then exponential to the end (non-empty), in this order.
     assert np.all(np.diff(labels) >= 0) and np.sum(labels == CATCH_UP) >= 1 and np.sum(labels == EXPONENTIAL) >= 10
     assert np.all(slope[labels == CATCH_UP] > 1.5 * float(ph.late_slope))
-    # Exponential phase: the slope settles near α g/2 + d₁g/d(t) (H ∝ √β_A·d at large β_A).
+    # Exponential phase: the slope settles near α g + d₁g/d(t) (default reading: H ∝ β_A·d at large β_A).
     asym = np.asarray(asymptotic_log_slope(T, d0=100.0, d1=20.0, alpha=1.0))
     late = labels == EXPONENTIAL
     np.testing.assert_allclose(slope[-5:], asym[-5:], rtol=0.02)
@@ -58,18 +58,23 @@ def test_three_phases_from_computed_slope(curve):
     fd = np.asarray(ph.log_slope)
     np.testing.assert_allclose(fd[late][2:], slope[late][2:], rtol=5e-3)
     # Catch-up is "double scaling": its slope exceeds the late value by far at the threshold.
+    # Default reading: H ∝ (r − 1)·d(t), r = β_A/β_H = β₀e^{αgt}/β_H, so σ = αg·r/(r − 1) + d₁g/d(t) (to O(1/d)).
     first = np.argmax(labels > LAG)
-    assert slope[first] > 3 * asym[first]
+    r = 1e-2 * np.exp(float(T[first]))
+    np.testing.assert_allclose(slope[first], r / (r - 1) + 20.0 / (100.0 + 20.0 * float(T[first])), rtol=0.02)
+    assert slope[first] > 2.5 * asym[first]
 
 
 def test_sqrt_D_phases_have_the_same_shape_with_half_the_d_term():
-    f = jax.jit(lambda t: harm_log_slope(t, 0.5, growth=1.0, integrate_over="sqrt_D", **KW))
+    # The scale-free √KL reading (√KL harm, progress over √D): σ → α g/2 + ½·d₁g/d.
+    f = jax.jit(lambda t: harm_log_slope(t, 0.5, growth=1.0, reading="scale_free_sqrt_kl", **KW))
     t = jnp.array([5.0, 28.0, 30.0])
     s = np.asarray(f(t))
-    asym = np.asarray(asymptotic_log_slope(t, d0=100.0, d1=20.0, alpha=1.0, integrate_over="sqrt_D"))
+    asym = np.asarray(asymptotic_log_slope(t, d0=100.0, d1=20.0, alpha=1.0, reading="scale_free_sqrt_kl"))
+    np.testing.assert_allclose(asym, 0.5 + 0.5 * 20.0 / (100.0 + 20.0 * np.asarray(t)), rtol=1e-14)
     np.testing.assert_allclose(s[1:], asym[1:], rtol=0.02)
     assert s[0] > 3 * asym[0]
-    Hlag = harm_vs_time(jnp.array([0.0, 4.5]), 0.5, integrate_over="sqrt_D", **KW)
+    Hlag = harm_vs_time(jnp.array([0.0, 4.5]), 0.5, reading="scale_free_sqrt_kl", **KW)
     assert np.all(np.asarray(Hlag) == 0)
 
 

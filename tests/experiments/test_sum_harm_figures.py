@@ -10,7 +10,7 @@ import numpy as np
 from scipy import integrate, optimize
 
 from sumjax.experiments import harm_vs_dim, harm_vs_power
-from sumjax.experiments._base import CAVEAT, HOLDS, Context
+from sumjax.experiments._base import CAVEAT, FAILS, HOLDS, Context
 
 
 def A3(k):
@@ -58,6 +58,10 @@ def test_harm_vs_dim_against_independent_loop(tmp_path):
     assert np.all(data["rounds_needed"] <= data["mc_rounds_cap"])
     verdicts = [c.verdict for c in harm_vs_dim.claims(data, cfg)]
     assert verdicts == [HOLDS, HOLDS]
+    # Violating data: H ∝ √d, and a Monte Carlo mean 100 standard errors off.
+    bad = dict(data, H_D=data["H_D"][:, :1] * np.sqrt(data["d"] / data["d"][:, :1]),
+               mc_mean=data["mc_mean"] + 100 * data["mc_stderr"])
+    assert [c.verdict for c in harm_vs_dim.claims(bad, cfg)] == [FAILS, FAILS]
     import matplotlib.pyplot as plt
 
     plt.close(harm_vs_dim.plot(data, cfg))
@@ -68,12 +72,20 @@ def test_harm_vs_power_threshold_and_independent_values(tmp_path):
     data = harm_vs_power.compute(_ctx(cfg, tmp_path))
     r = data["ratio"][0]
     assert np.all(data["H_D"][:, r <= 1] == 0)
-    # d = 3, β_A = 4β_H: rectified scale s = √β_A − √β_H = 1, step δ = min(β_A, β_H) = 1.
-    np.testing.assert_allclose(data["H_D"][0, -1], harm_integral_d3(0.9, 1.0, 1.0), rtol=1e-8)
-    # Unrectified at β_A = 4: s = 2, δ = 4.
-    np.testing.assert_allclose(data["H_unrectified"][0, -1], harm_integral_d3(0.9, 4.0, 2.0), rtol=1e-8)
+    # d = 3, β_A = 4β_H, default reading: rectified scale T = β_A − β_H = 3, step δ = min(β_A, β_H) = 1.
+    np.testing.assert_allclose(data["H_D"][0, -1], harm_integral_d3(0.9, 1.0, 3.0), rtol=1e-8)
+    # √KL reading over √D: T = √β_A − √β_H = 1 per round, √δ = 1 per round: H = ∫(1 − A) d√D.
+    k_star = optimize.brentq(lambda k: A3(k) - 0.9, 1e-8, 1e5, xtol=1e-14)
+    ref_sq = integrate.quad(lambda k: (1 - A3(k)) * k * dA3(k) / (2 * np.sqrt(D3(k))), 0, k_star, limit=200)[0]
+    np.testing.assert_allclose(data["H_sqrtD"][0, -1], ref_sq, rtol=1e-8)
+    # Unrectified at β_A = 4: T = β_A = 4, δ = 4.
+    np.testing.assert_allclose(data["H_unrectified"][0, -1], harm_integral_d3(0.9, 4.0, 4.0), rtol=1e-8)
     verdicts = [c.verdict for c in harm_vs_power.claims(data, cfg)]
     assert verdicts[:2] == [HOLDS, HOLDS] and verdicts[2] in (HOLDS, CAVEAT)
+    # Violating data: harm below the threshold (both measures), and slower growth for the larger d.
+    below = data["ratio"] <= 1
+    bad = dict(data, H_D=np.where(below, 0.1, data["H_D"][::-1]), H_sqrtD=np.where(below, 0.1, data["H_sqrtD"]))
+    assert [c.verdict for c in harm_vs_power.claims(bad, cfg)] == [FAILS, FAILS, FAILS]
     import matplotlib.pyplot as plt
 
     plt.close(harm_vs_power.plot(data, cfg))

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import integrate, optimize, special
 
 from sumjax.experiments import cosine_mean, required_divergence
-from sumjax.experiments._base import HOLDS, Context
+from sumjax.experiments._base import FAILS, HOLDS, Context
 
 
 def _quad_mean_kl(kappa, d):
@@ -47,6 +47,9 @@ def test_cosine_mean_against_quadrature(tmp_path):
     assert np.all(np.abs(data["mc_mean"] - data["mean"]) <= 5 * se + 1e-9)
     assert np.all(data["q10"] <= data["mean"] + 1e-9) and np.all(data["mean"] <= data["q90"] + 1e-9)
     assert [c.verdict for c in cosine_mean.claims(data, cfg)] == [HOLDS, HOLDS]
+    # Violating data: Monte Carlo far off, and E[c] rising with d — both rows read "does not hold".
+    bad = dict(data, mc_mean=data["mc_mean"] + 100 * se + 1.0, mean=data["mean"][::-1].copy(), D=data["D"][::-1].copy())
+    assert [c.verdict for c in cosine_mean.claims(bad, cfg)] == [FAILS, FAILS]
     import matplotlib.pyplot as plt
 
     plt.close(cosine_mean.plot(data, cfg))
@@ -68,6 +71,9 @@ def test_required_divergence_against_closed_form_d3_and_limit(tmp_path):
         np.testing.assert_allclose(data["D_star"][i, 3], _quad_mean_kl(k, d)[1], rtol=1e-6)
     (claim,) = required_divergence.claims(data, cfg)
     assert claim.verdict in (HOLDS, "holds with caveat") and "%" in claim.measured
+    # Violating data: D* ∝ d² is not linear in d.
+    bad = dict(data, D_star=data["D_star"] * data["d"])
+    assert required_divergence.claims(bad, cfg)[0].verdict == FAILS
     import matplotlib.pyplot as plt
 
     plt.close(required_divergence.plot(data, cfg))

@@ -1,0 +1,92 @@
+"""Harm functionals F of the law of a (docs/model.md, "Harm"): F(κ, d) = E_{a ~ vMF(h, κ)}[g(a·h)].
+
+Kernel module: no input checks (the loop's public entry points validate). ``one_minus_cosine``
+(g = 1 − c, the default) and ``negative_part`` (g = max(0, −c)) have closed forms; a user
+`HarmFunctional` without one is integrated by quadrature over the cosine law.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._numerics import gauss_legendre
+from . import _vmf
+
+__all__ = ["HarmFunctional", "one_minus_cosine", "negative_part", "FUNCTIONALS", "as_functional"]
+
+
+class HarmFunctional(eqx.Module):
+    """A harm functional of the vMF law: F(κ, d) = E_{c ~ law(κ, d)}[g(c)].
+
+    ``pointwise`` is g(c) (used by Monte Carlo on realised cosines); ``law`` is F(κ, d) in closed
+    form, or ``None`` to compute it by quadrature (`sumjax.alignment.quadrature.vmf_expectation`).
+    """
+
+    pointwise: Callable = eqx.field(static=True)
+    law: Callable | None = eqx.field(static=True, default=None)
+    name: str = eqx.field(static=True, default="custom")
+
+    def expectation(self, kappa, d):
+        if self.law is not None:
+            return self.law(kappa, d)
+        from .quadrature import _DEFAULT_NODES, _expectation_jit  # lazy; the unchecked kernel
+
+        kappa, d = jnp.broadcast_arrays(kappa, d)
+        return _expectation_jit(self.pointwise, kappa, d, _DEFAULT_NODES)
+
+
+def _one_minus(c):
+    return 1.0 - c
+
+
+def _neg_part(c):
+    return jnp.maximum(0.0, -c)
+
+
+_NEG_NODES = 64
+
+
+def _negative_part_law(kappa, d):
+    """E[max(0, −c)] = N/Z with Z = B(½, (d−1)/2)·M_d(κ) and, putting c = −sin θ,
+    N = ∫₀^{π/2} sin θ · e^{−κ sin θ} cos^{d−2}θ dθ — smooth (no kink: the integral stops at c = 0).
+    Gauss–Legendre on [0, θ_max], θ_max where −κθ − (d−2)θ²/2 = −40 (the rest is < e^{−40}
+    relative), in log space. Relative error < 1e-12 in float64 measured for d ∈ [2, 1e6],
+    κ ∈ [0, 1e4]; the value underflows to 0 only below ~1e-300."""
+    from .cosine import _log_normaliser  # the unchecked kernel
+
+    x, w = gauss_legendre(_NEG_NODES)
+    kappa, d = jnp.broadcast_arrays(kappa, d)
+    dt = kappa.dtype
+    den = kappa + jnp.sqrt(kappa * kappa + 80.0 * (d - 2.0))
+    big = den > 80.0 / (0.5 * jnp.pi)
+    tmax = jnp.where(big, 80.0 / jnp.where(big, den, 1.0), 0.5 * jnp.pi)
+    th = 0.5 * tmax[..., None] * (1.0 + jnp.asarray(x, dt))
+    logf = jnp.log(jnp.sin(th)) - kappa[..., None] * jnp.sin(th) + (d[..., None] - 2.0) * jnp.log(jnp.cos(th))
+    logN = jax.nn.logsumexp(logf + jnp.log(jnp.asarray(w, dt)), axis=-1) + jnp.log(0.5 * tmax)
+    logZ = _log_normaliser(d) + _vmf.log_mgf(kappa, d)
+    return jnp.exp(logN - logZ)
+
+
+def _one_minus_law(kappa, d):
+    return _vmf.mean_complement(kappa, d)
+
+
+#: Default: g(c) = 1 − c, F = 1 − E[c] (relatively accurate as E[c] → 1).
+one_minus_cosine = HarmFunctional(_one_minus, _one_minus_law, "one_minus_cosine")
+#: g(c) = max(0, −c): only optimisation that actively opposes the human direction counts.
+negative_part = HarmFunctional(_neg_part, _negative_part_law, "negative_part")
+
+FUNCTIONALS = {"one_minus_cosine": one_minus_cosine, "negative_part": negative_part}
+
+
+def as_functional(f) -> HarmFunctional:
+    """A `HarmFunctional`, or the name of a built-in one (``"one_minus_cosine"``, ``"negative_part"``)."""
+    if isinstance(f, HarmFunctional):
+        return f
+    if isinstance(f, str) and f in FUNCTIONALS:
+        return FUNCTIONALS[f]
+    raise ValueError(f"argument `functional` must be a HarmFunctional or one of {sorted(FUNCTIONALS)}; got {f!r}")

@@ -214,18 +214,6 @@ def _directions(key, d, shape, dtype, draw_dtype=None):
     return g / jnp.where(n > 0, n, 1.0)
 
 
-def _householder_e1_to(mu, x):
-    """Apply the reflection H with H e₁ = μ to x (both unit vectors), in O(d): H = I − 2uuᵀ/|u|²,
-    u = e₁ − μ. u = 0 (μ = e₁) is the identity; the double `where` keeps gradients finite there."""
-    u = -mu
-    u = u.at[..., 0].add(1.0)
-    n2 = jnp.sum(u * u, axis=-1, keepdims=True)
-    ok = n2 > 0
-    safe = jnp.where(ok, n2, 1.0)
-    coef = jnp.where(ok, 2.0 * jnp.sum(u * x, axis=-1, keepdims=True) / safe, 0.0)
-    return x - coef * u
-
-
 def sample_vmf(key: PRNGKeyArray, mean_direction: Float[Array, "... d"], kappa, shape: tuple[int, ...] = ()) -> Float[Array, "... d"]:
     """Draw unit vectors a ~ vMF(μ, κ) on S^{d−1}, density ∝ exp(κ a·μ).
 

@@ -25,7 +25,13 @@ TOLERANCES = {
 
 @pytest.fixture(scope="module")
 def rows():
-    return {row.kernel: row for name in kernels.KERNELS for row in kernels.run_kernel(name, "tiny")}
+    # the fresh-process probes (first call, memory) are exercised by `test_first_call_probe` only
+    old = dict(kernels.OPTIONS)
+    kernels.OPTIONS.update(first_call=False, memory_probe=False)
+    try:
+        return {row.kernel: row for name in kernels.KERNELS for row in kernels.run_kernel(name, "tiny")}
+    finally:
+        kernels.OPTIONS.update(old)
 
 
 def _pair(row):
@@ -57,6 +63,46 @@ def test_montecarlo_agrees_with_peer_within_monte_carlo_error(rows, peer):
     assert row.extra["max_z"] < 5.0, row.notes
     # and the harm is not trivially zero: the loop's scale is √β_H > 0, and 1 − c > 0 on average
     assert np.all(theirs > 0) and np.all(ours > 0)
+
+
+def test_montecarlo_cosine_path_agrees_with_numpy_wood(rows):
+    row = rows["montecarlo cosine"]
+    ours, theirs = _pair(row)
+    assert ours.size == 4 and row.extra["max_z"] < 5.0, row.notes
+    assert row.limit_s is not None and row.limit_s > 0
+
+
+def test_limit_column_is_measured(rows):
+    # every kernel that ran reports a measured bound (seconds > 0) and what it is
+    for row in rows.values():
+        if row.points > 0 and "TFP" not in row.kernel:
+            assert row.limit and row.limit_s > 0, row.kernel
+
+
+@pytest.mark.parametrize("prefix", ["bessel ratio", "vmf sample", "vmf_kl (vs TFP)"])
+def test_tfp_rows_agree_or_say_why_not(rows, prefix):
+    found = [r for k, r in rows.items() if k.startswith(prefix)]
+    assert found
+    for row in found:
+        if peers.tfp() is None:  # the optional bench extra is absent: the row says so instead of a number
+            assert row.points == 0 and "not installed" in row.notes
+            continue
+        ours, theirs = (np.asarray(x, float) for x in row.extra["_outputs"])
+        if prefix == "vmf sample":
+            # sample means of a·μ: each within 5 standard errors of the Bessel value A_d(κ)
+            assert abs(row.extra["z_sumjax"]) < 5 and abs(row.extra["z_tfp"]) < 5, row.notes
+        else:
+            ok = np.isfinite(theirs)
+            np.testing.assert_allclose(ours[ok], theirs[ok], rtol=1e-6 if "kl" in prefix else 1e-12, atol=1e-12)
+
+
+def test_first_call_probe():
+    # fresh processes, cold then warm persistent cache: both finish and report their parts
+    fc = harness.first_call("vmf_mean", "tiny", peer_one_call_s=1e-3)
+    for part in ("cold", "warm"):
+        assert "error" not in fc[part], fc[part]
+        assert fc[part]["first_call_s"] > 0 and fc[part]["second_call_s"] > 0 and fc[part]["import_s"] > 0
+    assert fc["warm_over_peer"] == pytest.approx(fc["warm"]["first_call_s"] / 1e-3)
 
 
 def test_convexity_check_agrees_with_numpy(rows):

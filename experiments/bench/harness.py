@@ -50,6 +50,7 @@ class PeerTiming:
     total_points: int
     extrapolated: bool
     output: Any  # on the measured points only
+    first_s: float | None = None  # the first call (the peer's "one call"), on the measured points
 
 
 @dataclasses.dataclass
@@ -72,6 +73,16 @@ class Row:
     peer_failures: str
     notes: str = ""
     extra: dict = dataclasses.field(default_factory=dict)
+    limit: str = ""  # what the limit column measured (a bare pass of the work the kernel cannot avoid)
+    limit_s: float | None = None  # its best time on the same machine, in the same run
+    first_call: dict = dataclasses.field(default_factory=dict)  # fresh-process first call, cold / warm cache
+
+    @property
+    def limit_fraction(self) -> float | None:
+        """limit time / kernel time: 1 means the kernel runs at the measured bound."""
+        if self.limit_s is None or not self.sumjax_s or not math.isfinite(self.sumjax_s):
+            return None
+        return self.limit_s / self.sumjax_s
 
 
 def _block(x):
@@ -173,6 +184,7 @@ def time_peer(
         predicted = pilot * total_points / subset_points
         if predicted > budget_s:
             best, spent = pilot, pilot
+            first = pilot * total_points / subset_points
             for _ in range(repeats - 1):
                 if spent + best > budget_s:
                     break
@@ -180,19 +192,21 @@ def time_peer(
                 fn(slice(0, subset_points))
                 dt = time.perf_counter() - t0
                 best, spent = min(best, dt), spent + dt
-            return PeerTiming(best * total_points / subset_points, subset_points, total_points, True, out)
+            return PeerTiming(best * total_points / subset_points, subset_points, total_points, True, out, first)
     times = []
     out = None
     spent = 0.0
+    first = None
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = fn(None)
         dt = time.perf_counter() - t0
         times.append(dt)
+        first = dt if first is None else first
         spent += dt
         if spent + dt > budget_s:
             break
-    return PeerTiming(min(times), total_points, total_points, False, out)
+    return PeerTiming(min(times), total_points, total_points, False, out, first)
 
 
 def compare(ours, peer, *, rel_floor: float = 1e-300):
@@ -226,6 +240,7 @@ def environment() -> dict:
         "jax": jax.__version__,
         "numpy": np.__version__,
         "scipy": __import__("scipy").__version__,
+        "tfp": _tfp_version(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
@@ -233,6 +248,12 @@ def environment() -> dict:
         "x64": bool(jax.config.jax_enable_x64),
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _tfp_version():
+    from .peers import tfp_version
+
+    return tfp_version()
 
 
 def _fmt_s(x) -> str:
@@ -251,27 +272,48 @@ def _fmt_g(x) -> str:
     return "—" if x is None else f"{x:.1e}"
 
 
+def _first_call_cell(fc: dict) -> str:
+    if not fc:
+        return "—"
+    if "error" in fc:
+        return f"failed: {fc['error']}"
+
+    def one(x):
+        if not x or "error" in x:
+            return "failed" if x else "—"
+        return f"{_fmt_s(x['first_call_s'])} ({_fmt_s(x['compile_s'])} compiling)"
+
+    peer = fc.get("peer_one_call_s")
+    ratio = fc.get("warm_over_peer")
+    tail = "" if ratio is None else f" = {ratio:.1f}× peer"
+    return f"{one(fc.get('cold'))} / {one(fc.get('warm'))} / {_fmt_s(peer)}{tail}"
+
+
 def to_markdown(rows: list[Row], env: dict, command: str = "") -> str:
     lines = []
     if command:
         lines.append(f"Command: `{command}`  ")
     lines.append(
         f"Device: {env['device']} ({env['cpu_count']} CPU cores, load {env['loadavg_1_5_15']}), "
-        f"jax {env['jax']}, numpy {env['numpy']}, scipy {env['scipy']}, float64={env['x64']}, {env['utc']}"
+        f"jax {env['jax']}, numpy {env['numpy']}, scipy {env['scipy']}, "
+        f"TFP {env.get('tfp') or 'not installed'}, float64={env['x64']}, {env['utc']}"
     )
     lines.append("")
     lines.append(
         "| kernel | problem | sumjax compile | sumjax run (best / median) | peer | peer run | speed-up "
+        "| limit (bare pass) | limit / run | first call: cold / warm cache / peer one call "
         "| max abs diff | max rel diff | peer failures |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         peer_s = _fmt_s(r.peer_s) + (" (extrap.)" if r.peer_extrapolated and r.peer_s is not None else "")
         speed = "—" if r.speedup is None else f"{r.speedup:.1f}×"
+        lim = f"{r.limit}: {_fmt_s(r.limit_s)}" if r.limit else "—"
+        frac = "—" if r.limit_fraction is None else f"{r.limit_fraction:.0%}"
         lines.append(
             f"| {r.kernel} | {r.problem} | {_fmt_s(r.compile_s)} | {_fmt_s(r.sumjax_s)} / {_fmt_s(r.sumjax_median_s)} "
-            f"| {r.peer} | {peer_s} | {speed} | {_fmt_g(r.max_abs_diff)} | {_fmt_g(r.max_rel_diff)} "
-            f"| {r.peer_failures or 'none'} |"
+            f"| {r.peer} | {peer_s} | {speed} | {lim} | {frac} | {_first_call_cell(r.first_call)} "
+            f"| {_fmt_g(r.max_abs_diff)} | {_fmt_g(r.max_rel_diff)} | {r.peer_failures or 'none'} |"
         )
     notes = [(r.kernel, r.notes) for r in rows if r.notes]
     if notes:
@@ -296,6 +338,7 @@ def _jsonable(x):
 def _row_dict(r: Row) -> dict:
     """A row as JSON-able dict, without the raw outputs (private `_` keys of `extra`)."""
     out = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+    out["limit_fraction"] = r.limit_fraction
     out["extra"] = {k: v for k, v in r.extra.items() if not k.startswith("_")}
     return _jsonable(out)
 
@@ -332,3 +375,57 @@ def run_in_fresh_process(code: str, timeout: float = 600.0) -> dict:
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_FIRST_CALL_CHILD = """
+import json, time
+t0 = time.perf_counter()
+import jax
+jax.config.update("jax_enable_x64", {x64!r})
+cache = {cache!r}
+if cache:
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+from experiments.bench import kernels
+from experiments.bench.harness import _CompileClock
+t_import = time.perf_counter() - t0
+t0 = time.perf_counter()
+call = kernels.first_call_setup({name!r}, {size!r})
+t_setup = time.perf_counter() - t0
+with _CompileClock() as clock:
+    t0 = time.perf_counter()
+    jax.block_until_ready(call())
+    first = time.perf_counter() - t0
+t0 = time.perf_counter()
+jax.block_until_ready(call())
+second = time.perf_counter() - t0
+print(json.dumps(dict(import_s=t_import, setup_s=t_setup, first_call_s=first, compile_s=clock.seconds,
+                      second_call_s=second)))
+"""
+
+
+def first_call(name: str, size: str, peer_one_call_s: float | None, timeout: float = 300.0) -> dict:
+    """The first call of a kernel's public API in a fresh Python, twice on one persistent compilation cache.
+
+    `cold`: an empty cache (the run fills it); `warm`: a second fresh process reading it
+    (`jax_compilation_cache_dir`, min compile time 0, min entry size 0). Each reports the import time
+    (jax + sumjax), the first call's wall time (trace + lower + compile or cache load + run), its
+    compile share (JAX's trace/lower/XLA-compile events) and the second call (steady state). The
+    peer's one call is its first call in the benchmark process (imports excluded on both sides).
+    """
+    import shutil
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="sumjax-bench-cache-")
+    try:
+        x64 = bool(jax.config.jax_enable_x64)
+        code = _FIRST_CALL_CHILD.format(name=name, size=size, cache=cache, x64=x64)
+        cold = run_in_fresh_process(code, timeout)
+        warm = run_in_fresh_process(code, timeout)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    out = {"cold": cold, "warm": warm, "peer_one_call_s": peer_one_call_s}
+    if peer_one_call_s and "first_call_s" in warm:
+        out["warm_over_peer"] = warm["first_call_s"] / peer_one_call_s
+    return out

@@ -20,6 +20,9 @@ __all__ = [
     "vmf_mean_kl",
     "required_divergence",
     "total_harm_grid",
+    "total_harm_hoisted",
+    "montecarlo_harm_cosine",
+    "tfp",
     "required_divergence_quad",
     "kappa_schedule",
     "montecarlo_harm",
@@ -151,6 +154,21 @@ def total_harm_grid(c_star, d, beta_a, beta_h, *, rectify=True, cap_delta=True):
     return out
 
 
+def total_harm_hoisted(c_star, d, ratios, beta_h, *, rectify=True, cap_delta=True):
+    """Total harm on the (β_A/β_H) × d grid with the β scale hoisted: one brentq + one `quad` per d, then
+    the per-β factor w/δ broadcast over the ratios — what a competent SciPy user writes (the integral
+    ∫(1 − A)dD does not depend on the powers). Returns an (len(ratios), len(d)) array."""
+    d, ratios = np.asarray(d, float).reshape(-1), np.asarray(ratios, float).reshape(-1)
+    beta_a = ratios * beta_h
+    weight = np.maximum(np.sqrt(beta_a) - math.sqrt(beta_h), 0.0) if rectify else np.sqrt(beta_a)
+    delta = np.minimum(beta_a, beta_h) if cap_delta else beta_a
+    _QUAD_WARNINGS[0] = 0
+    with np.errstate(all="ignore"):
+        integral = np.array([_total_harm_scalar(c_star, float(x), 4.0, 1.0, False, False) * 2.0 for x in d])
+    # _total_harm_scalar with β_A = 4, unrectified and uncapped returns √4·∫/4 = ∫/2, hence the factor 2.
+    return (weight / delta)[:, None] * integral[None, :]
+
+
 def quad_warnings() -> int:
     """How many IntegrationWarnings the last `total_harm_grid` call raised."""
     return _QUAD_WARNINGS[0]
@@ -241,6 +259,77 @@ def montecarlo_harm(kappas, weight, d, n_trials, seed=0, *, sampler="scipy"):
 def montecarlo_harm_numpy(kappas, weight, d, n_trials, seed=0):
     """`montecarlo_harm` with the hand-written NumPy sampler (no d×d matrix)."""
     return montecarlo_harm(kappas, weight, d, n_trials, seed, sampler="numpy")
+
+
+def montecarlo_harm_cosine(kappas, weight, d, n_trials, seed=0):
+    """The cosine-path peer: harm weight·(1 − c) with c drawn by NumPy Wood directly from its 1-D law.
+
+    For the plain loop the harm depends on a only through c = a·h, and c is exactly Wood's w, so no
+    d-vector is ever needed: O(N) per round. This is what a user who knows the model writes."""
+    rng = np.random.default_rng(seed)
+    kappas = np.asarray(kappas, float).reshape(-1)
+    out = np.empty((n_trials, kappas.size))
+    for j, k in enumerate(kappas):
+        out[:, j] = weight * (1.0 - _wood_cosine(rng, float(d), k, n_trials))
+    return out
+
+
+def _wood_cosine(rng, d, kappa, n):
+    """Wood (1994) rejection for the cosine w of vMF on S^{d−1} (Beta proposal), vectorised."""
+    m = d - 1.0
+    if kappa == 0.0:
+        return 2.0 * rng.beta(m / 2.0, m / 2.0, n) - 1.0
+    b = m / (2.0 * kappa + math.sqrt(4.0 * kappa * kappa + m * m))
+    x0 = (1.0 - b) / (1.0 + b)
+    c = kappa * x0 + m * math.log(1.0 - x0 * x0)
+    w = np.empty(n)
+    todo = np.arange(n)
+    while todo.size:
+        z = rng.beta(m / 2.0, m / 2.0, todo.size)
+        cand = (1.0 - (1.0 + b) * z) / (1.0 - (1.0 - b) * z)
+        u = rng.random(todo.size)
+        ok = kappa * cand + m * np.log(1.0 - x0 * cand) - c >= np.log(u)
+        w[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    return w
+
+
+def tfp():
+    """`tensorflow_probability.substrates.jax`, or None when the optional bench extra is not installed."""
+    try:
+        from tensorflow_probability.substrates import jax as tfp_jax
+    except Exception:  # noqa: BLE001 — missing, or incompatible with this jax
+        return None
+    return tfp_jax
+
+
+def tfp_version() -> str | None:
+    t = tfp()
+    return None if t is None else t.__version__
+
+
+def tfp_vmf_mean(kappa, d):
+    """E[c] = I_{d/2}/I_{d/2−1} with `tfp.math.bessel_iv_ratio` (JAX; jit it)."""
+    import jax.numpy as jnp
+
+    return tfp().math.bessel_iv_ratio(0.5 * d, kappa)
+
+
+def tfp_vmf_kl(kappa, d):
+    """D = κA − log M assembled from TFP pieces: A by `bessel_iv_ratio`, log I_ν by `log_bessel_ive` + κ."""
+    import jax
+    import jax.numpy as jnp
+
+    t = tfp()
+    nu = 0.5 * d - 1.0
+    a = t.math.bessel_iv_ratio(nu + 1.0, kappa)
+    log_m = jax.lax.lgamma(nu + 1.0) + nu * jnp.log(2.0 / kappa) + t.math.log_bessel_ive(nu, kappa) + kappa
+    return kappa * a - log_m
+
+
+def tfp_sample_vmf(key, mu, kappa, n):
+    """n draws from `tfp.distributions.VonMisesFisher(mu, kappa)` (JAX; jit it)."""
+    return tfp().distributions.VonMisesFisher(mean_direction=mu, concentration=kappa).sample(n, seed=key)
 
 
 def _wood_householder(rng, h, kappa, n):

@@ -211,7 +211,11 @@ def test_chunked_evaluation_with_10k_policies_matches_numpy():
     star = V[np.argmax(w @ V.T, 1)]
     margin = np.sum(w * star, 1) + np.sum(star * (wp - w), 1) - np.max(wp @ V.T, 1)
     assert float(rep.worst) == pytest.approx(margin.max(), abs=1e-12)
-    np.testing.assert_allclose(np.asarray(rep.where), np.stack([w[margin.argmax()], wp[margin.argmax()]]))
+    # For a convex f every margin is ≤ 0 up to rounding, so the worst is a rounding-level tie: `where`
+    # must be one of the input pairs whose numpy margin is within rounding of the largest.
+    i = int(np.argmin(np.abs(w - np.asarray(rep.where)[0]).sum(1)))
+    np.testing.assert_array_equal(np.asarray(rep.where), np.stack([w[i], wp[i]]))
+    assert margin[i] >= margin.max() - 1e-12
     assert not bool(rep.violated)
 
 
@@ -256,3 +260,16 @@ def test_bad_inputs_raise_clear_errors():
         forced_update_slope(np.array([0.5, 0.6, 0.0, 0.0]), np.ones(4) / 4, V)
     with pytest.raises(ValueError, match="last axis of n \\+ 1 = 4"):
         forced_update_slope(np.ones(3) / 3, np.ones(3) / 3, V)
+
+
+def test_two_matmul_hyperplane_on_exact_ties_matches_tie_averaged_subgradient():
+    # w = (½, ½) ties the rows (1, 0) and (0, 1): the subgradient is their mean (½, ½), so the margin at
+    # w' is ½w'₀ + ½w'₁ − max(w'₀, w'₁, 0.4) = ½ − max(...) (numpy, by hand); the worst is at w' = (½, ½).
+    V = np.array([[1.0, 0.0], [0.0, 1.0], [0.4, 0.4]])
+    w = np.tile([0.5, 0.5], (3, 1))
+    wp = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
+    rep = check_supporting_hyperplane(V, points=(w, wp))
+    margin = 0.5 - np.max(wp @ V.T, axis=1)
+    assert float(rep.worst) == pytest.approx(margin.max(), abs=1e-15)
+    np.testing.assert_array_equal(np.asarray(rep.where[1]), wp[1])
+    assert int(rep.n_violations) == 0

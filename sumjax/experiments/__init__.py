@@ -24,6 +24,8 @@ EXPERIMENTS: dict[str, str] = {
     "simplex_penalty": "sumjax.experiments.simplex_penalty",
     "sensitivity": "sumjax.experiments.sensitivity",
     "baselines": "sumjax.experiments.baselines",
+    "scenarios": "sumjax.experiments.scenarios",
+    "scenario_sensitivity": "sumjax.experiments.scenario_sensitivity",
 }
 
 

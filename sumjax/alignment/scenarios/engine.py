@@ -7,11 +7,14 @@ conclusion lists "not included" can be switched on one at a time):
   k = κ(cos θ·h + sin θ·e) in the plane of the human direction h and one orthogonal direction e:
   its divergence from uniform is D = KL_d(κ) (`_vmf.kl`) and E[c] = A_d(κ)·cos θ. Every scenario
   of the text's own loop keeps θ = 0 (law vMF(h, κ)); sandboxing and the sharp left turn rotate it.
-* progress is counted in the reading's progress coordinate P (P = D, or P = √D): a round that is
-  credited δ nats adds `reading.progress_norm(δ)` to P, and κ = κ_d(D(P)). The *direction* of the
-  round's tilt (h, or the sandbox direction) decides how k turns: k ← k + t·u with t ≥ 0 chosen so
-  that |k + t·u| = κ_d(D'). Divergence is counted from the uniform law, as in the text's loop
-  (D_n = nδ), not as KL between successive laws.
+* a round credited δ nats tilts the law along its direction u (h; the sandbox direction e_S in a
+  sandbox round): p(a) ← p(a)·exp(t·u·a)/Z, i.e. k ← k + t·u, with t ≥ 0 chosen so that the component
+  k·u gains δ as the text's loop would: in the reading's progress coordinate P (P = D or √D),
+  P(k·u) ← P(k·u) + `reading.progress_norm(δ)`, with P(κ) the progress of vMF(u, κ). On the text's
+  own path (k ∥ h ∥ u) this is exactly D_n = nδ (n²δ over √D). A component of k orthogonal to u is
+  left as it is: a law concentrated away from h (an orthogonal sandbox, new dimensions after a turn)
+  must be out-tilted, not rotated for free. (Counting the law's total KL from uniform instead would
+  rotate k for free and make even an orthogonal sandbox look useful.)
 * humans stop when their *belief* about the law says E[c] ≥ c*; the belief equals the true law
   except for a deceptive AI (its mimicry is credited, but does not move the true law).
 
@@ -71,20 +74,20 @@ class Effects(eqx.Module):
     d_after: Float[Array, ""]  # sharp left turn: d₂ (≤ d: no turn)       (off: 0)
     turn_round: Float[Array, ""]  # round of the turn                    (off: +inf)
     lam: Float[Array, ""]  # goodharting curvature λ                     (off: 0)
-    schedule: str = eqx.field(static=True, default="exponential")
+    linear: Float[Array, ""]  # 1: β_A,n = β₀(1 + γn) instead of β₀(1 + γ)^n (a value, not a static option:
+    #                           one compiled loop for both schedules)
 
 
 def neutral_effects(**values) -> Effects:
     """`Effects` with every effect off except the given ones (floats or arrays)."""
     base = dict(k_frag=1.0, growth=0.0, repeats=1.0, repeat_harm=0.0, coverage=1.0, beta_s=0.0, sandbox_rounds=0.0,
-                rho=0.0, deployment=0.0, d_after=0.0, turn_round=float("inf"), lam=0.0)
-    schedule = values.pop("schedule", "exponential")
+                rho=0.0, deployment=0.0, d_after=0.0, turn_round=float("inf"), lam=0.0, linear=0.0)
     unknown = set(values) - set(base)
     if unknown:
         raise ValueError(f"unknown effect(s) {sorted(unknown)}; known: {sorted(base)}")
     base.update(values)
     dt = jnp.result_type(*base.values(), 1.0)
-    return Effects(**{k: jnp.asarray(v, dt) for k, v in base.items()}, schedule=schedule)
+    return Effects(**{k: jnp.asarray(v, dt) for k, v in base.items()})
 
 
 class Scenario(eqx.Module):
@@ -119,7 +122,8 @@ class LoopState(NamedTuple):
 
 class ScenarioResult(eqx.Module):
     """Outcome of one run. ``total = training + deployment``; ``rounds``: training rounds used;
-    ``final_mean``: true E[c] at the end; ``believed_mean``: what the humans believe it is;
+    ``final_mean``: true E[c] at the end; ``divergence``/``believed_divergence``: the law's D at the end,
+    true and as the humans credit it (they differ only for a deceptive AI);
     ``harm``/``mean``: per-round harm and true E[c] at the start of each of the ``max_rounds`` rounds."""
 
     total: Float[Array, ""]
@@ -127,7 +131,8 @@ class ScenarioResult(eqx.Module):
     deployment: Float[Array, ""]
     rounds: Float[Array, ""]
     final_mean: Float[Array, ""]
-    believed_mean: Float[Array, ""]
+    divergence: Float[Array, ""]
+    believed_divergence: Float[Array, ""]
     aligned: Bool[Array, ""]
     harm: Float[Array, " n"]
     mean: Float[Array, " n"]
@@ -155,25 +160,18 @@ def _divergence(reading: Reading, prog):
     return reading.round_divergence(prog, 1.0)  # P or P²
 
 
-def _rotate(kappa, cos_t, sin_t, kappa_new, ux, uy):
-    """Direction of k + t·u with |k + t·u| = κ' ≥ κ = |k|, t ≥ 0 (u a unit vector in the (h, e) plane)."""
-    b = kappa * (cos_t * ux + sin_t * uy)
-    c = (kappa_new - kappa) * (kappa_new + kappa)
-    disc = safe_sqrt(b * b + jnp.maximum(c, 0.0))
-    pos = b > 0
-    t = jnp.where(pos, c / jnp.where(pos, b + disc, 1.0), disc - b)  # stable root of t² + 2bt − c = 0
+def _tilt(kappa, cos_t, sin_t, t, ux, uy):
+    """The law ∝ exp(k·a) tilted by exp(t·u·a): k ← k + t·u. Returns (|k|, cos θ, sin θ)."""
     kx = kappa * cos_t + t * ux
     ky = kappa * sin_t + t * uy
     r = safe_sqrt(kx * kx + ky * ky)
     ok = r > 0
     rs = jnp.where(ok, r, 1.0)
-    return jnp.where(ok, kx / rs, cos_t), jnp.where(ok, ky / rs, sin_t)
+    return r, jnp.where(ok, kx / rs, cos_t), jnp.where(ok, ky / rs, sin_t)
 
 
 def _beta_a(e: Effects, n, beta_a):
-    if e.schedule == "linear":
-        return beta_a * (1.0 + e.growth * n)
-    return beta_a * jnp.exp(n * jnp.log1p(e.growth))
+    return beta_a * jnp.where(e.linear > 0, 1.0 + e.growth * n, jnp.exp(n * jnp.log1p(e.growth)))
 
 
 # --------------------------------------------------------------------------- the loop (pure)
@@ -184,11 +182,12 @@ def simulate(scenario, c_star, d, beta_a, beta_h, *, reading: Reading = DEFAULT_
     """The loop, unchecked (internal callers; `scenario_harm` validates and calls this). Scalars;
     ``scenario`` a `Scenario` or an `Effects`."""
     e = scenario if isinstance(scenario, Effects) else scenario.effects()
-    return _simulate(e, c_star, d, beta_a, beta_h, reading, rectify, cap, max_rounds)
+    return _simulate(e, c_star, d, beta_a, beta_h, jnp.asarray(cap), reading, rectify, max_rounds)
 
 
 @eqx.filter_jit
-def _simulate(e: Effects, c_star, d, beta_a, beta_h, reading, rectify, cap, max_rounds):
+def _simulate(e: Effects, c_star, d, beta_a, beta_h, cap, reading, rectify, max_rounds):
+    # `cap` is an array (not static) so that capped and uncapped runs share one compiled loop
     dt = jnp.result_type(c_star, d, beta_a, beta_h, 1.0)
     c_star, d, beta_a, beta_h = (jnp.asarray(x, dt) for x in (c_star, d, beta_a, beta_h))
     e = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dt), e)
@@ -239,16 +238,23 @@ def _simulate(e: Effects, c_star, d, beta_a, beta_h, reading, rectify, cap, max_
         bi = e.repeats * ba  # power of the humans' (averaged) observation
         if reading.information == "mutual":
             delta = _mutual_information(s.kappa, s.d, bi)
-            delta = jnp.minimum(delta, beta_h) if cap else delta
         else:
-            delta = reading.step(bi, beta_h, cap)
+            delta = bi
+        delta = jnp.where(cap, jnp.minimum(delta, beta_h), delta)  # = reading.step(bi, β_H, cap) for "beta"
         delta_true = jnp.where(sandbox, e.beta_s, (1.0 - e.rho) * delta)
         delta_b = jnp.where(sandbox, e.beta_s, delta)
-        prog = s.prog + reading.progress_norm(delta_true)
-        kappa = _vmf.kappa_from_kl(_divergence(reading, prog), s.d)
+        # The round tilts the law along u (h, or e_S in the sandbox) by exp(t·u·a), with t such that the
+        # component k·u gains the round's credit as the text's loop would: P_u ← P_u + progress(δ).
         ux = jnp.where(sandbox, ux_s, one)
         uy = jnp.where(sandbox, uy_s, zero)
-        cos_t, sin_t = _rotate(s.kappa, s.cos_t, s.sin_t, kappa, ux, uy)
+        straight = (s.sin_t == 0) & (uy == 0)  # the text's loop: k ∥ h ∥ u, P_u is the carried progress
+        k_u = s.kappa * (s.cos_t * ux + s.sin_t * uy)
+        p_u = jnp.where(straight, s.prog, reading.progress_norm(_vmf.kl(jnp.maximum(k_u, 0.0), s.d)))
+        p_u = p_u + reading.progress_norm(delta_true)
+        k_u_new = _vmf.kappa_from_kl(_divergence(reading, p_u), s.d)
+        kappa, cos_t, sin_t = _tilt(s.kappa, s.cos_t, s.sin_t, k_u_new - k_u, ux, uy)
+        kappa = jnp.where(straight, k_u_new, kappa)  # exact on the text's path
+        prog = jnp.where(straight, p_u, reading.progress_norm(_vmf.kl(kappa, s.d)))
         prog_b = s.prog_b + reading.progress_norm(delta_b)
         keep = lambda old, new: jnp.where(done, old, new)  # noqa: E731 - frozen once aligned
         new = LoopState(keep(s.prog, prog), keep(s.kappa, kappa), keep(s.cos_t, cos_t), keep(s.sin_t, sin_t), s.d,
@@ -259,12 +265,12 @@ def _simulate(e: Effects, c_star, d, beta_a, beta_h, reading, rectify, cap, max_
     final, (harm, mean) = jax.lax.scan(round_fn, init, jnp.arange(max_rounds, dtype=dt))
     final_mean, Fend = law(final.kappa, final.cos_t, final.sin_t, final.d)
     aligned = final.done | aligned_now(final, final_mean)
-    kappa_b = _vmf.kappa_from_kl(_divergence(reading, final.prog_b), final.d)
-    believed = _vmf.mean(kappa_b, final.d) * final.cos_t
+    believed = _divergence(reading, final.prog_b)
     ba_end = _beta_a(e, jnp.where(aligned, final.rounds, zero), beta_a)
     T_end = reading.harm_scale(ba_end, beta_h, rectify)
     deploy = e.deployment * T_end * (Fend + e.lam * safe_sqrt(0.5 * ba_end))
-    return ScenarioResult(final.H + deploy, final.H, deploy, final.rounds, final_mean, believed, aligned, harm, mean)
+    return ScenarioResult(final.H + deploy, final.H, deploy, final.rounds, final_mean, _divergence(reading, final.prog), believed,
+                          aligned, harm, mean)
 
 
 # --------------------------------------------------------------------------- public entry
@@ -321,7 +327,7 @@ def scenario_harm(scenario: Scenario, c_star, d, beta_a, beta_h=None, *, reading
         if need > max_rounds:
             raise ValueError(f"argument `max_rounds` ({max_rounds}) is too small: this run needs at least {need} rounds "
                              f"to reach E[c] = c*; raise `max_rounds`")
-    out = _simulate(e, c_star, d, beta_a, beta_h, reading, rectify, cap, max_rounds)
+    out = _simulate(e, c_star, d, beta_a, beta_h, jnp.asarray(cap), reading, rectify, max_rounds)
     msg = (f"argument `max_rounds` ({max_rounds}) is too small: the run did not reach E[c] = c* within it "
            "(or never can: e.g. δ = 0); raise `max_rounds` or check the powers")
     total = ensure(out.total, ~out.aligned, msg)

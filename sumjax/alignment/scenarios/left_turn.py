@@ -4,7 +4,8 @@ optimize in more dimensions)".
 At round n₀ (if training is still running) the AI's reach grows from d₁ = d to d₂ ≥ d₁ dimensions.
 The human direction in the larger space has the old one as its projection: h·h₁ = √(d₁/d₂) (equal
 weight per dimension). The aligned law keeps its tilt exp(κ a·h₁), now on S^{d₂−1}: D becomes
-KL_{d₂}(κ) and E[c] = A_{d₂}(κ)·√(d₁/d₂). The loop resumes, tilting along h (engine docstring).
+KL_{d₂}(κ) and E[c] = A_{d₂}(κ)·√(d₁/d₂). The loop resumes, tilting along h (engine docstring): the
+component of the law along the new, unaligned directions stays and is out-grown, not rotated away.
 d₂ = d₁ is the text's loop. n₀ is a round index (its gradient is zero); d₂ is real.
 Only the 1 − c functional is supported.
 """

@@ -37,4 +37,4 @@ class PowerGrowth(Scenario):
         return PowerGrowth(checked(self.growth, "growth", 0.0), self.schedule)
 
     def effects(self):
-        return neutral_effects(growth=self.growth, schedule=self.schedule)
+        return neutral_effects(growth=self.growth, linear=1.0 if self.schedule == "linear" else 0.0)

@@ -3,11 +3,12 @@ the AI, limiting its domain during alignment".
 
 The human direction is h = cos φ·e_S + sin φ·e_⊥: the sandbox sees only the component along e_S, with
 coverage q = cos²φ. The first ``rounds`` rounds are sandbox rounds: harm-free, each adds divergence
-β_S to the law of a but can tilt it only along e_S. The law stays ∝ exp(κ₁ e_S·a + κ₂ e_⊥·a), with
+β_S along e_S only (the law is tilted by exp(t·e_S·a)). The law stays ∝ exp(κ₁ e_S·a + κ₂ e_⊥·a), with
 D = KL_d(|κ|) and E[c] = A_d(|κ|)·(κ₁ cos φ + κ₂ sin φ)/|κ|: the sandbox alone caps E[c] at cos φ.
-The ordinary rounds that follow tilt along h and turn the law towards it (engine docstring). Training
-stops as soon as E[c] ≥ c*, in or out of the sandbox. ``rounds`` = 0 or β_S = 0 is the text's loop.
-Only the 1 − c functional is supported (the law's mean direction leaves h).
+The ordinary rounds that follow tilt along h (engine docstring): the part of the law the sandbox
+concentrated away from h stays and must be out-tilted, so a sandbox of low coverage can *raise* the
+harm of the rounds after it. Training stops as soon as E[c] ≥ c*, in or out of the sandbox.
+``rounds`` = 0 is the text's loop. Only the 1 − c functional is supported (the law leaves h).
 """
 
 from __future__ import annotations

@@ -12,3 +12,4 @@ from .harm import *  # noqa: F401,F403
 from .montecarlo import *  # noqa: F401,F403
 from .scaling import *  # noqa: F401,F403
 from .fragility import *  # noqa: F401,F403
+from . import scenarios  # noqa: F401,E402

@@ -29,6 +29,8 @@ EXPERIMENTS: dict[str, str] = {
     "guarded_bias": "sumjax.experiments.guarded_bias",
     "sensitivity": "sumjax.experiments.sensitivity",
     "baselines": "sumjax.experiments.baselines",
+    "scenarios": "sumjax.experiments.scenarios",
+    "scenario_sensitivity": "sumjax.experiments.scenario_sensitivity",
 }
 
 

@@ -32,8 +32,8 @@ class Config:
     n_cos: int = 9
     c_star: float = 0.9
     harm_dims: tuple[float, ...] = (10.0, 100.0)
-    ratios: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 4.0)
-    num_nodes: int = 24
+    ratios: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    num_nodes: int = 16
     tolerance: float = 0.01  # |I/β_A − 1| that still counts as "δ = β_A"
 
 

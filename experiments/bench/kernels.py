@@ -402,7 +402,7 @@ def bench_total_harm(size="full") -> Row:
     def ours_fn(beta_a, dim):
         # The grid as a user writes it: broadcastable (n_r, 1) × (1, n_d) arrays. total_harm then computes
         # the integral once per d and broadcasts the β scale; flattened in the same (ij) order as rr, dd.
-        return fn(HARM_C_STAR, dim, beta_a, 1.0, rectify=True, cap_delta=True).reshape(-1)
+        return fn(HARM_C_STAR, dim, beta_a, 1.0, reading="first_reconstruction").reshape(-1)
 
     jt = harness.time_jax(ours_fn, jnp.asarray(r)[:, None], jnp.asarray(d)[None, :], repeats=s["repeats"],
                           min_time=s["min_time"], max_time=10.0, warmup=False)
@@ -507,7 +507,8 @@ def bench_montecarlo(size="full") -> list[Row]:
     beta_a, beta_h = _mc_problem(d, rounds)
 
     def call(i):
-        r = simulate(jax.random.key(i), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path="vector", batch_size=batch)
+        r = simulate(jax.random.key(i), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path="vector", batch_size=batch,
+                     reading="first_reconstruction")
         return r
 
     jt = harness.time_calls(call, repeats=s["mc_repeats"])
@@ -581,7 +582,7 @@ def bench_montecarlo_cosine(size="full") -> Row:
 
     def call(i):
         return simulate(jax.random.key(100 + i), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path="cosine",
-                        batch_size=batch)
+                        batch_size=batch, reading="first_reconstruction")
 
     jt = harness.time_calls(call, repeats=max(1, s["mc_repeats"]) + 1)
     res, calls = jt.output
@@ -624,7 +625,7 @@ _MEM_CHILD = textwrap.dedent("""
     base = peak_kib()
     t0 = time.perf_counter()
     r = simulate_training(jax.random.key(0), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path="vector",
-                          batch_size=batch)
+                          batch_size=batch, reading="first_reconstruction")
     jax.block_until_ready(r.mean)
     wall = time.perf_counter() - t0
     peak = peak_kib()
@@ -715,7 +716,7 @@ def first_call_setup(name: str, size: str):
         return lambda: al.required_divergence(cc, dd)
     if name == "total_harm":
         r, d = np.geomspace(0.5, 8.0, s["harm_nr"]), np.geomspace(2.0, s["harm_dmax"], s["harm_nd"])
-        return lambda: al.total_harm(HARM_C_STAR, d[None, :], r[:, None], 1.0, rectify=True, cap_delta=True)
+        return lambda: al.total_harm(HARM_C_STAR, d[None, :], r[:, None], 1.0, reading="first_reconstruction")
     if name in ("montecarlo", "montecarlo_cosine"):
         d, rounds = s["mc_d"], s["mc_rounds"]
         beta_a, beta_h = _mc_problem(d, rounds)
@@ -724,7 +725,7 @@ def first_call_setup(name: str, size: str):
         else:
             n, path, batch = s["mc_cos_trials"], "cosine", min(s["mc_cos_trials"], 10_000)
         return lambda: al.simulate_training(jax.random.key(0), MC_C_STAR, d, beta_a, beta_h, num_trials=n, path=path,
-                                            batch_size=batch).mean
+                                            batch_size=batch, reading="first_reconstruction").mean
     if name.startswith("sample_"):
         n, d = int(name.split("_")[1]), s["samp_d"]
         mu = np.zeros(d)

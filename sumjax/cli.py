@@ -113,10 +113,21 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import NoResults, build_report
+    from .report import NoResults, build_report, claims_markdown, collect_claims, update_readme
 
     try:
         print(build_report(args.out))
+        if args.readme:
+            with open(args.readme, encoding="utf-8") as fh:
+                text = fh.read()
+            try:
+                text = update_readme(text, claims_markdown(collect_claims(args.out)[0],
+                                                           command=f"sumjax reproduce --out {args.out}"))
+            except ValueError as exc:
+                return _fail("sumjax report", str(exc))
+            with open(args.readme, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            print(f"updated the claims section of {args.readme}")
     except NoResults as exc:
         return _fail("sumjax report", str(exc))
     except OSError as exc:
@@ -141,6 +152,7 @@ def _parser(with_flags: bool = True) -> argparse.ArgumentParser:
                    add_help=False)
     rp = sub.add_parser("report", help="rebuild report.html from every experiment already in --out")
     rp.add_argument("--out", default="sumjax-out", help="output folder (default sumjax-out)")
+    rp.add_argument("--readme", metavar="FILE", help="also rewrite FILE's generated claims section from these results")
     return parser
 
 

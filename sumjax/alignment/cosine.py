@@ -60,7 +60,7 @@ def cosine_logpdf(c: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
 
     Args:
         c: cosine c = a·h (float array or scalar, finite; values outside [-1, 1]
-        have density 0), broadcast with `d`.
+            have density 0), broadcast with `d`.
         d: dimension of the sphere S^{d-1}, real d ≥ 2 (float array or scalar), broadcast with `c`.
 
     Returns:

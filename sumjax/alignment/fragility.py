@@ -73,7 +73,7 @@ def fragile_cosine(a: Float[Array, "... d"], h: Float[Array, "... d"], cov) -> F
         a: the AI's utility direction(s), float array of shape (..., d) (any nonzero norm).
         h: the human utility direction(s), float array of shape (..., d), broadcast with `a`.
         cov: the world's covariance Σ: its diagonal (shape (d,), variances > 0) or a full symmetric
-        positive-definite matrix (shape (d, d)).
+            positive-definite matrix (shape (d, d)).
 
     Returns:
         Float array of the broadcast batch shape (...): c_Σ ∈ [−1, 1].
@@ -94,7 +94,7 @@ def fragile_push(a: Float[Array, "... d"], cov, beta) -> Float[Array, "... d"]:
     Args:
         a: utility direction(s), float array of shape (..., d), nonzero.
         cov: the world's covariance Σ: its diagonal (shape (d,), variances > 0) or a full symmetric
-        positive-definite matrix (shape (d, d)).
+            positive-definite matrix (shape (d, d)).
         beta: the KL budget β ≥ 0 (float scalar or array broadcast with a[..., 0]).
 
     Returns:
@@ -113,7 +113,7 @@ def effective_dimension(cov, h: Float[Array, " d"]) -> Float[Array, ""]:
 
     Args:
         cov: the world's covariance Σ: its diagonal (shape (d,), variances > 0) or a full symmetric
-        positive-definite matrix (shape (d, d)).
+            positive-definite matrix (shape (d, d)).
         h: the human utility direction, float array of shape (d,), nonzero.
 
     Returns:
@@ -133,11 +133,11 @@ def fragile_total_harm(c_star, cov, h, beta_a, beta_h=None, **options) -> Float[
     Args:
         c_star: target alignment c* ∈ (0, 1): the loop stops once E[c] reaches it (float array or scalar).
         cov: the world's covariance Σ: its diagonal (shape (d,), variances > 0) or a full symmetric
-        positive-definite matrix (shape (d, d)).
+            positive-definite matrix (shape (d, d)).
         h: the human utility direction, float array of shape (d,), nonzero.
         beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
         beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
-        is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
         **options: further keyword arguments of `total_harm` (``reading``, ``rectify``, ``method``, ...).
 
     Returns:
@@ -157,7 +157,7 @@ def sample_fragile_cosine(key: PRNGKeyArray, h: Float[Array, " d"], cov, shape: 
         key: a JAX PRNG key.
         h: the human utility direction, float array of shape (d,), nonzero.
         cov: the world's covariance Σ: its diagonal (shape (d,), variances > 0) or a full symmetric
-        positive-definite matrix (shape (d, d)).
+            positive-definite matrix (shape (d, d)).
         shape: batch shape of the draws (default ()).
 
     Returns:
@@ -198,7 +198,7 @@ def narrowed_total_harm(c_star, d, k, beta_a, beta_h=None, **options) -> Float[A
         k: narrowing power k > 0 (float array or scalar).
         beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
         beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
-        is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
         **options: further keyword arguments of `total_harm` (``reading``, ``rectify``, ``method``, ...).
 
     Returns:

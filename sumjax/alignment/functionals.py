@@ -27,9 +27,9 @@ class HarmFunctional(eqx.Module):
 
     Args:
         pointwise: g, a jax-traceable elementwise function of an array of cosines c ∈ [-1, 1]
-        returning harms of the same shape; static (hashable).
+            returning harms of the same shape; static (hashable).
         law: F(κ, d), a function of broadcastable float arrays κ ≥ 0 and d ≥ 2 returning
-        E[g(c)] of their broadcast shape; `None` (default) integrates `pointwise` by quadrature.
+            E[g(c)] of their broadcast shape; `None` (default) integrates `pointwise` by quadrature.
         name: label used in reports and in `Reading` names (default ``"custom"``).
     """
 

@@ -143,7 +143,7 @@ def alignment_step(beta_a, beta_h=None, *, rectify: bool = True, cap_delta: bool
     Args:
         beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
         beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
-        is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
         rectify: apply the reading's threshold to the powers (default True).
         cap_delta: cap δ at β_H; None (default) follows `rectify`.
 
@@ -168,14 +168,14 @@ def harm_scale(beta_a, beta_h=None, *, rectify: bool = True, reading=None, measu
     Args:
         beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
         beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
-        is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
-        All array arguments broadcast together.
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
         rectify: apply the reading's threshold to the powers (default True).
         reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
-        (``"scale_free_kl"``).
+            (``"scale_free_kl"``).
         measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
         threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
-        ``"sqrt_relu"``); None keeps it.
+            ``"sqrt_relu"``); None keeps it.
 
     Returns:
         Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): T ≥ 0.
@@ -200,16 +200,16 @@ def per_round_harm(D, d, beta_a, beta_h=None, *, rectify: bool = True, reading=N
         d: dimension of the sphere of utilities, real d ≥ 2 (float array or scalar).
         beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
         beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
-        is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
-        All array arguments broadcast together.
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
         rectify: apply the reading's threshold to the powers (default True).
         reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
-        (``"scale_free_kl"``).
+            (``"scale_free_kl"``).
         measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
         threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
-        ``"sqrt_relu"``); None keeps it.
+            ``"sqrt_relu"``); None keeps it.
         functional: override of the reading's harm functional (a `HarmFunctional` or
-        ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
 
     Returns:
         Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): h(D) ≥ 0.
@@ -274,10 +274,10 @@ def total_harm(
         d: dimension of the sphere of utilities, real d ≥ 2 (float array or scalar).
         beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
         beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
-        is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
-        All array arguments broadcast together.
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
         reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
-        (``"scale_free_kl"``).
+            (``"scale_free_kl"``).
         rectify: apply the reading's threshold to the powers (default True).
         cap_delta: cap δ at β_H; None (default) follows `rectify`.
         method: ``"integral"`` (default; continuum limit) or ``"sum"`` (exact round count).
@@ -287,9 +287,9 @@ def total_harm(
         progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
         integrate_over: alias of `progress`.
         threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
-        ``"sqrt_relu"``); None keeps it.
+            ``"sqrt_relu"``); None keeps it.
         functional: override of the reading's harm functional (a `HarmFunctional` or
-        ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
         information: override of the reading's ``information`` (``"beta"`` / ``"mutual"``); None keeps it.
 
     Returns:
@@ -400,20 +400,20 @@ def harm_series(
         d: dimension of the sphere of utilities, real d ≥ 2 (float array or scalar).
         beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
         beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
-        is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
-        All array arguments broadcast together.
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
         num_rounds: length n of the series, an integer ≥ 1 (static).
         reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
-        (``"scale_free_kl"``).
+            (``"scale_free_kl"``).
         rectify: apply the reading's threshold to the powers (default True).
         cap_delta: cap δ at β_H; None (default) follows `rectify`.
         measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
         progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
         integrate_over: alias of `progress`.
         threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
-        ``"sqrt_relu"``); None keeps it.
+            ``"sqrt_relu"``); None keeps it.
         functional: override of the reading's harm functional (a `HarmFunctional` or
-        ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
         information: override of the reading's ``information`` (``"beta"`` / ``"mutual"``); None keeps it.
 
     Returns:

@@ -95,9 +95,9 @@ def mutual_information(kappa: ArrayLike, d: ArrayLike, beta_a: ArrayLike, *, num
         kappa: concentration κ ≥ 0 of the current law vMF(h, κ) of a (float array or scalar).
         d: dimension, real d ≥ 2 (float array or scalar).
         beta_a: the AI's push power β_A ≥ 0 in nats, s = √(2β_A) (float array or scalar).
-        The three arrays broadcast together.
+            The three arrays broadcast together.
         num_nodes: Gauss–Legendre nodes per axis of the 2-D integral, an int ≥ 4 (default 48;
-        static, each value compiles once).
+            static, each value compiles once).
 
     Returns:
         Float array of the broadcast shape of `kappa`, `d`, `beta_a`, dtype float64 when `jax_enable_x64` is on (else float32): I(a; x) ∈ [0, β_A] in nats.
@@ -126,7 +126,7 @@ def information_ratio(kappa: ArrayLike, d: ArrayLike, beta_a: ArrayLike) -> Floa
         kappa: concentration κ ≥ 0 of the current law vMF(h, κ) of a (float array or scalar).
         d: dimension, real d ≥ 2 (float array or scalar).
         beta_a: the AI's push power β_A ≥ 0 in nats, s = √(2β_A) (float array or scalar).
-        The three arrays broadcast together.
+            The three arrays broadcast together.
 
     Returns:
         Float array of the broadcast shape, dtype float64 when `jax_enable_x64` is on (else float32): I(a; x)/β_A ∈ [0, 1]

@@ -106,16 +106,16 @@ def simulate_training(
         path: ``"cosine"`` (default; 1-D draws of c) or ``"vector"`` (full d-vectors).
         batch_size: trials per `jax.lax.map` batch, an int ≥ 1; None (default) runs all at once.
         reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
-        (``"scale_free_kl"``).
+            (``"scale_free_kl"``).
         rectify: apply the reading's threshold to the powers (default True).
         cap_delta: cap δ at β_H; None (default) follows `rectify`.
         measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
         progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
         integrate_over: alias of `progress`.
         threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
-        ``"sqrt_relu"``); None keeps it.
+            ``"sqrt_relu"``); None keeps it.
         functional: override of the reading's harm functional (a `HarmFunctional` or
-        ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
         information: override of the reading's ``information`` (``"beta"`` / ``"mutual"``); None keeps it.
         quantile_levels: levels in [0, 1] of the reported quantiles (default 5 %, 50 %, 95 %).
         max_rounds: the most rounds N allowed, an int ≥ 1 (default 1e6).

@@ -224,7 +224,7 @@ def vmf_mean_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
         d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
-        (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
         Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): E[c] ∈ [0, 1).
@@ -245,7 +245,7 @@ def vmf_mean_complement_quadrature(
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
         d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
-        (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
         Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): 1 - E[c] ∈ (0, 1].
@@ -264,7 +264,7 @@ def vmf_log_mgf_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAU
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
         d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
-        (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
         Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): log M_d(κ) ≥ 0.
@@ -286,7 +286,7 @@ def vmf_kl_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_NO
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
         d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
-        (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
         Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): KL(vMF(κ) ‖ uniform) ≥ 0 in nats.
@@ -314,11 +314,11 @@ def vmf_expectation(
 
     Args:
         fn: elementwise, jax-traceable, hashable function of an array of cosines c ∈ [-1, 1],
-        returning an array of the same shape.
+            returning an array of the same shape.
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
         d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
-        (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
         Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): E_{vMF(κ)}[fn(c)].

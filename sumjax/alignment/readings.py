@@ -85,7 +85,7 @@ class Reading(eqx.Module):
         progress: ``"D"`` (default) or ``"sqrt_D"``: what a round adds to alignment.
         threshold: ``"relu"`` (default), ``"relu_sqrt"`` or ``"sqrt_relu"``: the rectification.
         functional: a `HarmFunctional` or the name ``"one_minus_cosine"`` (default) /
-        ``"negative_part"``.
+            ``"negative_part"``.
         information: ``"beta"`` (default; δ = β_A) or ``"mutual"`` (δ = I(a; x)).
         name: a label (default ``"custom"``).
 
@@ -249,7 +249,7 @@ class Reading(eqx.Module):
             beta_a: the AI's push power β_A ≥ 0 (float array), broadcast with `beta_h`.
             beta_h: the humans' power β_H ≥ 0 (float array).
             cap: cap δ at β_H (default True).
-            All arrays broadcast together.
+                All arrays broadcast together.
 
         Returns:
             Float array of the broadcast shape of the arguments, in their dtype: δ(κ) ≥ 0 in nats.
@@ -283,9 +283,9 @@ def as_reading(reading=None, **overrides) -> Reading:
 
     Args:
         reading: a `Reading`, a name in `READINGS` (``"scale_free_kl"``, ``"scale_free_sqrt_kl"``,
-        ``"first_reconstruction"``), or None for `DEFAULT_READING`.
+            ``"first_reconstruction"``), or None for `DEFAULT_READING`.
         **overrides: field values to change (``measure``, ``progress``, ``threshold``, ``functional``,
-        ``information``, or ``integrate_over`` as an alias of ``progress``); None values are ignored.
+            ``information``, or ``integrate_over`` as an alias of ``progress``); None values are ignored.
 
     Returns:
         The `Reading` (the input itself when nothing changes).
@@ -320,7 +320,7 @@ def all_readings(functionals=("one_minus_cosine", "negative_part"), information:
 
     Args:
         functionals: names (or `HarmFunctional`s) of the functionals to cross with
-        (default both built-ins).
+            (default both built-ins).
         information: ``"beta"`` (default) or ``"mutual"`` for every reading.
 
     Returns:

@@ -257,7 +257,7 @@ def sample_vmf(key: PRNGKeyArray, mean_direction: Float[Array, "... d"], kappa, 
     Args:
         key: a JAX PRNG key.
         mean_direction: mean direction μ, float array of shape (..., d), d ≥ 2, finite and of
-        unit norm (to 1e-10 in float64, 1e-5 in float32).
+            unit norm (to 1e-10 in float64, 1e-5 in float32).
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast against μ[..., 0].
         shape: batch shape (default ()).
 

@@ -129,7 +129,7 @@ def harm_log_slope(t: ArrayLike, c_star, **kwargs) -> Float[Array, "..."]:
         t: times (float array or scalar).
         c_star: target alignment c* ∈ (0, 1): the loop stops once E[c] reaches it (float array or scalar).
         **kwargs: the keyword arguments of `harm_vs_time` (``d0``, ``d1``, ``beta0``,
-        ``alpha``, ``beta_h``, ``growth``, ``xi0`` and `total_harm` options).
+            ``alpha``, ``beta_h``, ``growth``, ``xi0`` and `total_harm` options).
 
     Returns:
         Float array of the shape of `t`: σ(t) = d log H/dt (0 where H = 0).
@@ -158,7 +158,7 @@ def asymptotic_log_slope(t: ArrayLike, *, growth=1.0, xi0=1.0, d0, d1, alpha, re
         d1: d₁ (float).
         alpha: α > 0 (float).
         reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
-        (``"scale_free_kl"``).
+            (``"scale_free_kl"``).
         measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
         progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
         integrate_over: alias of `progress`.

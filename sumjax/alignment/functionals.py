@@ -25,7 +25,7 @@ class HarmFunctional(eqx.Module):
     ``pointwise`` is g(c) (used by Monte Carlo on realised cosines); ``law`` is F(κ, d) in closed
     form, or ``None`` to compute it by quadrature (`sumjax.alignment.quadrature.vmf_expectation`).
 
-    Args:
+    Attributes:
         pointwise: g, a jax-traceable elementwise function of an array of cosines c ∈ [-1, 1]
             returning harms of the same shape; static (hashable).
         law: F(κ, d), a function of broadcastable float arrays κ ≥ 0 and d ≥ 2 returning

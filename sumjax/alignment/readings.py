@@ -80,7 +80,7 @@ def _one_of(x, name, allowed):
 class Reading(eqx.Module):
     """One complete reading of the reconstructed loop (all fields static; hashable).
 
-    Args:
+    Attributes:
         measure: ``"kl"`` (default) or ``"sqrt_kl"``: units of the push per round.
         progress: ``"D"`` (default) or ``"sqrt_D"``: what a round adds to alignment.
         threshold: ``"relu"`` (default), ``"relu_sqrt"`` or ``"sqrt_relu"``: the rectification.

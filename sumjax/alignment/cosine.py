@@ -43,7 +43,8 @@ def cosine_log_normaliser(d: ArrayLike) -> Float[Array, "..."]:
         d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar).
 
     Returns:
-        Float array of the shape of `d`, dtype float64 when `jax_enable_x64` is on (else float32): log B(½, (d-1)/2).
+        Float array of the shape of `d`, dtype float64 when `jax_enable_x64` is on (else float32):
+        log B(½, (d-1)/2).
     """
     d = check_dimension(jnp.asarray(d, dtype=_dtype(d)))
     return _log_normaliser(d)
@@ -64,7 +65,8 @@ def cosine_logpdf(c: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
         d: dimension of the sphere S^{d-1}, real d ≥ 2 (float array or scalar), broadcast with `c`.
 
     Returns:
-        Float array of the broadcast shape of `c` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): log p_d(c)
+        Float array of the broadcast shape of `c` and `d`, dtype float64 when `jax_enable_x64` is on
+        (else float32): log p_d(c)
         (may be ±inf at or beyond the endpoints, never NaN).
     """
     dtype = _dtype(c, d)

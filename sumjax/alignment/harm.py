@@ -148,7 +148,8 @@ def alignment_step(beta_a, beta_h=None, *, rectify: bool = True, cap_delta: bool
         cap_delta: cap δ at β_H; None (default) follows `rectify`.
 
     Returns:
-        Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): δ ≥ 0 in nats.
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): δ ≥ 0 in nats.
 
     Raises:
         ValueError: naming the argument, for any argument outside its range (eagerly on concrete
@@ -178,7 +179,8 @@ def harm_scale(beta_a, beta_h=None, *, rectify: bool = True, reading=None, measu
             ``"sqrt_relu"``); None keeps it.
 
     Returns:
-        Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): T ≥ 0.
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): T ≥ 0.
 
     Raises:
         ValueError: naming the argument, for any argument outside its range (eagerly on concrete
@@ -212,7 +214,8 @@ def per_round_harm(D, d, beta_a, beta_h=None, *, rectify: bool = True, reading=N
             ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
 
     Returns:
-        Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): h(D) ≥ 0.
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): h(D) ≥ 0.
 
     Raises:
         ValueError: naming the argument, for any argument outside its range (eagerly on concrete
@@ -293,7 +296,8 @@ def total_harm(
         information: override of the reading's ``information`` (``"beta"`` / ``"mutual"``); None keeps it.
 
     Returns:
-        Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): the total harm H ≥ 0 (0 where T = 0).
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): the total harm H ≥ 0 (0 where T = 0).
 
     Raises:
         ValueError: naming the argument, for any argument outside its range (eagerly on concrete

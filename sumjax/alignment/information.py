@@ -100,7 +100,8 @@ def mutual_information(kappa: ArrayLike, d: ArrayLike, beta_a: ArrayLike, *, num
             static, each value compiles once).
 
     Returns:
-        Float array of the broadcast shape of `kappa`, `d`, `beta_a`, dtype float64 when `jax_enable_x64` is on (else float32): I(a; x) ∈ [0, β_A] in nats.
+        Float array of the broadcast shape of `kappa`, `d`, `beta_a`, dtype float64 when
+        `jax_enable_x64` is on (else float32): I(a; x) ∈ [0, β_A] in nats.
 
     Raises:
         ValueError: if `num_nodes` is not an int ≥ 4, or an argument is out of range (concrete input).
@@ -129,7 +130,8 @@ def information_ratio(kappa: ArrayLike, d: ArrayLike, beta_a: ArrayLike) -> Floa
             The three arrays broadcast together.
 
     Returns:
-        Float array of the broadcast shape, dtype float64 when `jax_enable_x64` is on (else float32): I(a; x)/β_A ∈ [0, 1]
+        Float array of the broadcast shape, dtype float64 when `jax_enable_x64` is on (else
+        float32): I(a; x)/β_A ∈ [0, 1]
         (1 where β_A = 0).
     """
     I = mutual_information(kappa, d, beta_a)

@@ -121,7 +121,8 @@ def simulate_training(
         max_rounds: the most rounds N allowed, an int ≥ 1 (default 1e6).
 
     Returns:
-        A `MonteCarloHarm` (dtype float64 when `jax_enable_x64` is on (else float32) fields; q = len(quantile_levels), n = the number of rounds N,
+        A `MonteCarloHarm` (dtype float64 when `jax_enable_x64` is on (else float32) fields; q =
+        len(quantile_levels), n = the number of rounds N,
         at least 1).
 
     Raises:

@@ -222,12 +222,14 @@ def vmf_mean_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_
 
     Args:
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
-        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
             (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
-        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): E[c] ∈ [0, 1).
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): E[c] ∈ [0, 1).
 
     References:
         Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
@@ -243,12 +245,14 @@ def vmf_mean_complement_quadrature(
 
     Args:
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
-        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
             (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
-        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): 1 - E[c] ∈ (0, 1].
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): 1 - E[c] ∈ (0, 1].
 
     References:
         Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
@@ -262,12 +266,14 @@ def vmf_log_mgf_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAU
 
     Args:
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
-        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
             (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
-        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): log M_d(κ) ≥ 0.
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): log M_d(κ) ≥ 0.
 
     References:
         Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
@@ -284,12 +290,14 @@ def vmf_kl_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_NO
 
     Args:
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
-        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
             (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
-        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): KL(vMF(κ) ‖ uniform) ≥ 0 in nats.
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): KL(vMF(κ) ‖ uniform) ≥ 0 in nats.
 
     References:
         Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
@@ -316,12 +324,14 @@ def vmf_expectation(
         fn: elementwise, jax-traceable, hashable function of an array of cosines c ∈ [-1, 1],
             returning an array of the same shape.
         kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
-        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast with `kappa`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
         n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
             (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
 
     Returns:
-        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64` is on (else float32): E_{vMF(κ)}[fn(c)].
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): E_{vMF(κ)}[fn(c)].
 
     References:
         Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",

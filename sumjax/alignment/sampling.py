@@ -194,7 +194,8 @@ def sample_cosine(
         return_complement: also return 1 − c (default False).
 
     Returns:
-        Float array c ∈ [−1, 1] of shape broadcast(shape, κ.shape, d.shape), dtype float64 when `jax_enable_x64` is on (else float32); with
+        Float array c ∈ [−1, 1] of shape broadcast(shape, κ.shape, d.shape), dtype float64 when
+        `jax_enable_x64` is on (else float32); with
         ``return_complement=True`` the pair (c, 1 − c).
 
     References:
@@ -262,7 +263,8 @@ def sample_vmf(key: PRNGKeyArray, mean_direction: Float[Array, "... d"], kappa, 
         shape: batch shape (default ()).
 
     Returns:
-        Float array of shape broadcast(shape, μ.shape[:-1], κ.shape) + (d,), dtype float64 when `jax_enable_x64` is on (else float32): unit vectors a.
+        Float array of shape broadcast(shape, μ.shape[:-1], κ.shape) + (d,), dtype float64 when
+        `jax_enable_x64` is on (else float32): unit vectors a.
 
     References:
         Wood, A. T. A. (1994) "Simulation of the von Mises Fisher distribution", Communications in

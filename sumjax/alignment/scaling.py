@@ -89,7 +89,8 @@ def harm_vs_scale(xi: ArrayLike, c_star, *, d0, d1, beta0, alpha, beta_h, **opti
         **options: further keyword arguments of `total_harm` (``reading``, ``rectify``, ``method``, ...).
 
     Returns:
-        Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): H(ξ) ≥ 0.
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): H(ξ) ≥ 0.
 
     Raises:
         ValueError: if d(ξ) < 2 or any argument is outside its range.
@@ -114,7 +115,8 @@ def harm_vs_time(t: ArrayLike, c_star, *, growth=1.0, xi0=1.0, d0, d1, beta0, al
         **options: further keyword arguments of `total_harm` (``reading``, ``rectify``, ``method``, ...).
 
     Returns:
-        Float array of the broadcast shape of the array arguments, dtype float64 when `jax_enable_x64` is on (else float32): H(t) ≥ 0.
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): H(t) ≥ 0.
     """
     growth = check_range(growth, "growth", 0.0, lower_inclusive=False)
     xi = check_range(xi0, "xi0", 0.0, lower_inclusive=False) * jnp.exp(growth * _float(t))

@@ -140,7 +140,8 @@ def vmf_mean_complement(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """1 - E[c] = 1 - A_d(κ), accurate in RELATIVE terms even when A_d → 1 (huge κ).
 
     ≈ (d-1)/(2κ) for κ ≫ d. Relative accuracy ≲ 1e-13 (float64) for d ∈ [2, 1e6],
-    κ ∈ [0, 1e7] (tested; measured to κ = 1e15) (for κ ≥ 40 a single recurrence step is taken, so rounding is not amplified).
+    κ ∈ [0, 1e7] (tested; measured to κ = 1e15: for κ ≥ 40 a single recurrence step is taken,
+    so rounding is not amplified).
 
     Args:
         kappa: concentration κ ≥ 0 (float array or scalar; lists accepted), broadcast with `d`;

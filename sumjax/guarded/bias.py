@@ -357,7 +357,8 @@ def bias_slope(u_t: Float[Array, " n1"], direction: Float[Array, " n1"], values,
         penalty_kind: ``"text"`` (default), ``"bregman"``, ``"chord"`` or ``"recentred"`` (module docstring).
 
     Returns:
-        Float scalar array (dtype float64 when `jax_enable_x64` is on (else float32)): dA/dε at ε = 0⁺ (> 0: a first-order incentive to bias).
+        Float scalar array (dtype float64 when `jax_enable_x64` is on (else float32)): dA/dε at ε =
+        0⁺ (> 0: a first-order incentive to bias).
     """
     family = as_policy_family(values)
     kind = _check_kind(penalty_kind)

@@ -88,6 +88,15 @@ def initialize(
     Waits at most `timeout` seconds for every process to join; past that, prints one line
     naming the address to stderr and exits with status 3 (JAX would abort otherwise).
     Raises `DistributedError` for arguments that cannot describe a job.
+
+    Args:
+        coordinator: "HOST:PORT" of process 0; None (default) from the cluster environment.
+        num_processes: number of processes ≥ 1; None (default) from the environment.
+        process_id: this process's id in [0, num_processes); None (default) from the environment.
+        timeout: seconds to wait for every process to join, > 0 (default 300).
+
+    Raises:
+        DistributedError: for arguments that cannot describe a job.
     """
     import jax
 
@@ -142,14 +151,22 @@ def initialize(
 
 
 def is_writer() -> bool:
-    """Whether this process writes files: process 0 only (every process computes the same data)."""
+    """Whether this process writes files: process 0 only (every process computes the same data).
+
+    Returns:
+        True on process 0 (and in a single-process run), else False.
+    """
     import jax
 
     return jax.process_index() == 0
 
 
 def barrier(tag: str) -> None:
-    """Wait until every process reaches `tag` (no-op with one process)."""
+    """Wait until every process reaches `tag` (no-op with one process).
+
+    Args:
+        tag: a name of the meeting point, the same string on every process.
+    """
     import jax
 
     if jax.process_count() > 1:
@@ -162,7 +179,14 @@ def from_writer(x) -> np.ndarray:
     """Process 0's value of the small integer/bool array `x`, on every process (a broadcast;
     `x` itself with one process). Decisions taken from the shared folder ("is this piece
     finished?") must be process 0's: a lagging network file system may show another process
-    an older folder, and processes that decide differently run different collectives (a hang)."""
+    an older folder, and processes that decide differently run different collectives (a hang).
+
+    Args:
+        x: a small integer or bool array (or scalar), the same shape on every process.
+
+    Returns:
+        A NumPy array: process 0's value of `x`.
+    """
     import jax
 
     x = np.asarray(x)
@@ -175,7 +199,17 @@ def from_writer(x) -> np.ndarray:
 
 def load_shared(load, path: str, *, timeout: float = 60.0):
     """`load(path)` for a file process 0 wrote; on other processes retry for up to `timeout`
-    seconds while it is not visible yet (network file systems cache directory lookups)."""
+    seconds while it is not visible yet (network file systems cache directory lookups).
+
+    Args:
+        load: a function of a path that reads the file (raising `FileNotFoundError` while it is
+            not visible).
+        path: the file, written by process 0.
+        timeout: seconds to keep retrying on other processes, > 0 (default 60).
+
+    Returns:
+        Whatever `load(path)` returns.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -195,6 +229,12 @@ def check_agreement(values: Mapping[str, str]) -> None:
 
     `values` maps a description (used in the message) to this process's text; one
     all-gather of 64-bit hashes compares them. No-op with one process.
+
+    Args:
+        values: description → this process's text; equal on every process for the check to pass.
+
+    Raises:
+        DistributedError: on every process when some process passed different values.
     """
     import jax
 
@@ -214,7 +254,15 @@ def check_agreement(values: Mapping[str, str]) -> None:
 def check_launch(out: str, config: str) -> None:
     """Check that every process got the same output folder and configuration, and that the
     folder is one shared folder (process 0 writes a token there that every process must read).
-    Raises `DistributedError` on every process otherwise; no-op with one process."""
+    Raises `DistributedError` on every process otherwise; no-op with one process.
+
+    Args:
+        out: the output folder this process was given.
+        config: the configuration text this process was given.
+
+    Raises:
+        DistributedError: on every process when the launch disagrees or the folder is not shared.
+    """
     import jax
 
     if jax.process_count() == 1:
@@ -246,7 +294,11 @@ def check_launch(out: str, config: str) -> None:
 
 
 def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
-    """`--distributed` and the flags that map to `initialize`'s arguments."""
+    """`--distributed` and the flags that map to `initialize`'s arguments.
+
+    Args:
+        parser: the `argparse.ArgumentParser` to extend (modified in place).
+    """
     group = parser.add_argument_group("several processes / hosts (see docs/distributed.md)")
     group.add_argument("--distributed", action="store_true",
                        help="join a multi-process JAX job first (settings from the flags below or the cluster "
@@ -275,7 +327,13 @@ def _command_words() -> str:
 
 def maybe_initialize_distributed(args) -> None:
     """Command line: join the job when `--distributed` (or any of its flags) is given, then
-    check the launch (`check_launch`). Errors end the process with one line (exit status 1)."""
+    check the launch (`check_launch`). Errors end the process with one line (exit status 1).
+
+    Args:
+        args: the parsed command line (an `argparse.Namespace` with the flags of
+            `add_distributed_flags`; its other attributes, except ``out``, form the configuration
+            that every process must share).
+    """
     flags = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
     if not getattr(args, "distributed", False) and all(f is None for f in flags):
         return

@@ -27,7 +27,14 @@ class NoResults(ValueError):
 
 
 def experiments_in(out_root: str) -> list[str]:
-    """Registered experiments with a record (finished or not) in `out_root`, in report order."""
+    """Registered experiments with a record (finished or not) in `out_root`, in report order.
+
+    Args:
+        out_root: the output folder of `sumjax reproduce` (one subfolder per experiment).
+
+    Returns:
+        A list of experiment names, in report order.
+    """
     return [n for n in EXPERIMENTS if os.path.isfile(os.path.join(out_root, n, f"{n}.json"))]
 
 _VERDICT_CLASS = {HOLDS: "holds", FAILS: "fails", CAVEAT: "caveat"}
@@ -36,7 +43,17 @@ _VERDICT_CLASS = {HOLDS: "holds", FAILS: "fails", CAVEAT: "caveat"}
 def collect_claims(out_root: str, names=None) -> tuple[list[tuple[str, Claim]], dict]:
     """Claims of every finished, verified experiment in `out_root` as (experiment, Claim) pairs,
     and each experiment's metadata (None when it never ran). `names` defaults to every
-    experiment with a record in the folder."""
+    experiment with a record in the folder.
+
+    Args:
+        out_root: the output folder of `sumjax reproduce` (one subfolder per experiment).
+        names: experiment names to include, in report order; None (default) is every experiment with
+            a record in `out_root`.
+
+    Returns:
+        A pair (claims, meta): a list of (experiment name, `Claim`) and a dict experiment name →
+        its metadata dict (None when it never ran).
+    """
     names = experiments_in(out_root) if names is None else list(names)
     claims, metas = [], {}
     for name in names:
@@ -124,6 +141,20 @@ def build_report(out_root: str, names=None, *, title: str = "sumjax reproduce", 
 
     `names` defaults to every experiment with a record in `out_root`; raises `NoResults`
     when there is none (nothing is written then).
+
+    Args:
+        out_root: the output folder of `sumjax reproduce` (one subfolder per experiment).
+        names: experiment names to include, in report order; None (default) is every experiment with
+            a record in `out_root`.
+        title: the page title (default ``"sumjax reproduce"``).
+        command: the command line shown in the report; None (default) omits it.
+        total_wall_s: total wall time in seconds shown in the report; None (default) omits it.
+
+    Returns:
+        The path of the written ``report.html`` (a str).
+
+    Raises:
+        NoResults: when `out_root` holds no experiment record (nothing is written).
     """
     if names is None:
         names = experiments_in(out_root)

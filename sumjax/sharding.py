@@ -37,7 +37,16 @@ SWEEP_AXIS = "sweep"
 
 
 def sweep_mesh(devices: Sequence[jax.Device] | None = None, axis_name: str = SWEEP_AXIS) -> Mesh:
-    """A 1-D mesh over `devices` (default: every device of every process)."""
+    """A 1-D mesh over `devices` (default: every device of every process).
+
+    Args:
+        devices: the devices of the mesh; None (default) is `jax.devices()` (every device of every
+            process).
+        axis_name: the mesh axis name (default ``"sweep"``).
+
+    Returns:
+        A 1-D `jax.sharding.Mesh` over the devices.
+    """
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("argument `devices` must name at least one device")
@@ -45,7 +54,15 @@ def sweep_mesh(devices: Sequence[jax.Device] | None = None, axis_name: str = SWE
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
-    """Pad the leading axis of `x` to a multiple of `multiple` by repeating its last row."""
+    """Pad the leading axis of `x` to a multiple of `multiple` by repeating its last row.
+
+    Args:
+        x: a NumPy array with a leading axis of length n ≥ 1.
+        multiple: the target multiple, an int ≥ 1.
+
+    Returns:
+        A NumPy array of leading length ⌈n/multiple⌉·multiple (x itself when no padding is needed).
+    """
     x = np.asarray(x)
     n = x.shape[0]
     if n == 0:
@@ -84,6 +101,16 @@ def sharded_vmap(
     arguments with `in_axes` None are replicated on every device. Results equal
     `jax.vmap(fn, in_axes)(*args)` on one device; points are independent, so
     sharding changes only where each point is computed.
+
+    Args:
+        fn: the function of one point (jax-traceable).
+        in_axes: 0 (mapped) or None (replicated) per positional argument, or one value for all
+            (default 0), as in `jax.vmap`.
+        mesh: a 1-D device mesh; None (default) is `sweep_mesh()`.
+
+    Returns:
+        A function of the same positional arguments returning NumPy arrays (a pytree like `fn`'s
+        output) with the mapped axis first, of length n.
     """
     mesh = sweep_mesh() if mesh is None else mesh
     axis = mesh.axis_names[0]

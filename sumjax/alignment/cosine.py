@@ -38,6 +38,13 @@ def cosine_log_normaliser(d: ArrayLike) -> Float[Array, "..."]:
     Accurate to ~1e-16 ABSOLUTE (relative to 1) for every d ∈ [2, 1e15]: for large d the
     difference log Γ(d/2) - log Γ((d-1)/2) is taken from Stirling series, not from two
     large `lgamma` values. Equals log π at d = 2 and ≈ ½log(2π/d) for large d.
+
+    Args:
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar).
+
+    Returns:
+        Float array of the shape of `d`, dtype float64 when `jax_enable_x64` is on (else float32):
+        log B(½, (d-1)/2).
     """
     d = check_dimension(jnp.asarray(d, dtype=_dtype(d)))
     return _log_normaliser(d)
@@ -51,6 +58,16 @@ def cosine_logpdf(c: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     so the value is accurate to a few ulps (relative) right up to the endpoints, for
     every real d ≥ 2. The gradient in c is finite on (-1, 1); in d it is finite everywhere
     inside [-1, 1].
+
+    Args:
+        c: cosine c = a·h (float array or scalar, finite; values outside [-1, 1]
+            have density 0), broadcast with `d`.
+        d: dimension of the sphere S^{d-1}, real d ≥ 2 (float array or scalar), broadcast with `c`.
+
+    Returns:
+        Float array of the broadcast shape of `c` and `d`, dtype float64 when `jax_enable_x64` is on
+        (else float32): log p_d(c)
+        (may be ±inf at or beyond the endpoints, never NaN).
     """
     dtype = _dtype(c, d)
     c = check_finite(jnp.asarray(c, dtype=dtype), "c")

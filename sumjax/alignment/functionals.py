@@ -24,6 +24,13 @@ class HarmFunctional(eqx.Module):
 
     ``pointwise`` is g(c) (used by Monte Carlo on realised cosines); ``law`` is F(κ, d) in closed
     form, or ``None`` to compute it by quadrature (`sumjax.alignment.quadrature.vmf_expectation`).
+
+    Attributes:
+        pointwise: g, a jax-traceable elementwise function of an array of cosines c ∈ [-1, 1]
+            returning harms of the same shape; static (hashable).
+        law: F(κ, d), a function of broadcastable float arrays κ ≥ 0 and d ≥ 2 returning
+            E[g(c)] of their broadcast shape; `None` (default) integrates `pointwise` by quadrature.
+        name: label used in reports and in `Reading` names (default ``"custom"``).
     """
 
     pointwise: Callable = eqx.field(static=True)
@@ -31,6 +38,15 @@ class HarmFunctional(eqx.Module):
     name: str = eqx.field(static=True, default="custom")
 
     def expectation(self, kappa, d):
+        """F(κ, d) = E_{c ~ law(κ, d)}[g(c)]: the closed form `law` if given, else quadrature over θ.
+
+        Args:
+            kappa: concentration κ ≥ 0 (float array), broadcast with `d`. Not checked.
+            d: dimension d ≥ 2 (float array), broadcast with `kappa`. Not checked.
+
+        Returns:
+            Float array of the broadcast shape, in the dtype of the inputs: F(κ, d) = E[g(c)].
+        """
         if self.law is not None:
             return self.law(kappa, d)
         from .quadrature import _DEFAULT_NODES, _expectation_jit  # lazy; the unchecked kernel
@@ -84,7 +100,17 @@ FUNCTIONALS = {"one_minus_cosine": one_minus_cosine, "negative_part": negative_p
 
 
 def as_functional(f) -> HarmFunctional:
-    """A `HarmFunctional`, or the name of a built-in one (``"one_minus_cosine"``, ``"negative_part"``)."""
+    """A `HarmFunctional`, or the name of a built-in one (``"one_minus_cosine"``, ``"negative_part"``).
+
+    Args:
+        f: a `HarmFunctional`, or ``"one_minus_cosine"`` / ``"negative_part"``.
+
+    Returns:
+        The `HarmFunctional` itself, or the built-in one of that name.
+
+    Raises:
+        ValueError: for any other value.
+    """
     if isinstance(f, HarmFunctional):
         return f
     if isinstance(f, str) and f in FUNCTIONALS:

@@ -1,4 +1,4 @@
-"""The alignment training loop (docs/model.md, "The training loop"): per-round and total harm.
+"""The alignment training loop (docs/model.md §2.4–§2.8): per-round and total harm.
 
 One round: the AI (power β_A) pushes the world N(0, I_d) along its utility a; humans observe the
 result and spend what they learn about a on aligning it, so the alignment divergence D (KL of the
@@ -138,7 +138,23 @@ def _too_many(N, max_rounds: int, what: str):
 
 def alignment_step(beta_a, beta_h=None, *, rectify: bool = True, cap_delta: bool | None = None) -> Float[Array, "..."]:
     """δ, the alignment divergence gained per round under ``information="beta"``: β_A, or
-    min(β_A, β_H) with the cap (``cap_delta=None`` follows ``rectify``). Reconstructed; exact."""
+    min(β_A, β_H) with the cap (``cap_delta=None`` follows ``rectify``). Reconstructed; exact.
+
+    Args:
+        beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
+        beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+        rectify: apply the reading's threshold to the powers (default True).
+        cap_delta: cap δ at β_H; None (default) follows `rectify`.
+
+    Returns:
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): δ ≥ 0 in nats.
+
+    Raises:
+        ValueError: naming the argument, for any argument outside its range (eagerly on concrete
+            input; `equinox.error_if` under a trace).
+    """
     cap = rectify if cap_delta is None else cap_delta
     dtype = float_dtype(beta_a, beta_h if beta_h is not None else 0.0)
     beta_a, beta_h = _validate_powers(beta_a, beta_h, rectify, cap, dtype)
@@ -148,7 +164,28 @@ def alignment_step(beta_a, beta_h=None, *, rectify: bool = True, cap_delta: bool
 def harm_scale(beta_a, beta_h=None, *, rectify: bool = True, reading=None, measure=None, threshold=None) -> Float[Array, "..."]:
     """T, the per-round harm's factor (h = T·F): β_A^m times the uncancelled fraction (see
     `sumjax.alignment.readings`). Default reading: ReLU(β_A − β_H), β_A unrectified. Exact;
-    gradient at β = 0 reported as 0 where the true one is infinite."""
+    gradient at β = 0 reported as 0 where the true one is infinite.
+
+    Args:
+        beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
+        beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
+        rectify: apply the reading's threshold to the powers (default True).
+        reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
+            (``"scale_free_kl"``).
+        measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
+        threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
+            ``"sqrt_relu"``); None keeps it.
+
+    Returns:
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): T ≥ 0.
+
+    Raises:
+        ValueError: naming the argument, for any argument outside its range (eagerly on concrete
+            input; `equinox.error_if` under a trace).
+    """
     r = as_reading(reading, measure=measure, threshold=threshold)
     dtype = float_dtype(beta_a, beta_h if beta_h is not None else 0.0)
     beta_a, beta_h = _validate_powers(beta_a, beta_h, rectify, False, dtype)
@@ -158,7 +195,32 @@ def harm_scale(beta_a, beta_h=None, *, rectify: bool = True, reading=None, measu
 def per_round_harm(D, d, beta_a, beta_h=None, *, rectify: bool = True, reading=None, measure=None, threshold=None,
                    functional=None) -> Float[Array, "..."]:
     """h(D) = T·F(κ(D), d): the harm of one round at alignment divergence D ≥ 0 in dimension d ≥ 2.
-    Accurate to the vMF functions' precision."""
+    Accurate to the vMF functions' precision.
+
+    Args:
+        D: alignment divergence D ≥ 0 at the round, in nats (float array or scalar).
+        d: dimension of the sphere of utilities, real d ≥ 2 (float array or scalar).
+        beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
+        beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
+        rectify: apply the reading's threshold to the powers (default True).
+        reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
+            (``"scale_free_kl"``).
+        measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
+        threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
+            ``"sqrt_relu"``); None keeps it.
+        functional: override of the reading's harm functional (a `HarmFunctional` or
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+
+    Returns:
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): h(D) ≥ 0.
+
+    Raises:
+        ValueError: naming the argument, for any argument outside its range (eagerly on concrete
+            input; `equinox.error_if` under a trace).
+    """
     r = as_reading(reading, measure=measure, threshold=threshold, functional=functional)
     dtype = float_dtype(D, d, beta_a, beta_h if beta_h is not None else 0.0)
     _broadcast_shape(D=D, d=d, beta_a=beta_a, **({} if beta_h is None else {"beta_h": beta_h}))
@@ -209,6 +271,38 @@ def total_harm(
     Sum − integral = O(max harm per round) (Euler–Maclaurin).
 
     c* ∈ (0, 1), real d ≥ 2, β_A, β_H ≥ 0 (β_H required when rectifying or capping); broadcast.
+
+    Args:
+        c_star: target alignment c* ∈ (0, 1): the loop stops once E[c] reaches it (float array or scalar).
+        d: dimension of the sphere of utilities, real d ≥ 2 (float array or scalar).
+        beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
+        beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
+        reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
+            (``"scale_free_kl"``).
+        rectify: apply the reading's threshold to the powers (default True).
+        cap_delta: cap δ at β_H; None (default) follows `rectify`.
+        method: ``"integral"`` (default; continuum limit) or ``"sum"`` (exact round count).
+        num_nodes: Gauss–Legendre nodes of ``"integral"``, an integer ≥ 2 (default 48).
+        max_rounds: the most rounds ``"sum"`` may run, an integer ≥ 1 (default 1e6).
+        measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
+        progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
+        integrate_over: alias of `progress`.
+        threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
+            ``"sqrt_relu"``); None keeps it.
+        functional: override of the reading's harm functional (a `HarmFunctional` or
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+        information: override of the reading's ``information`` (``"beta"`` / ``"mutual"``); None keeps it.
+
+    Returns:
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): the total harm H ≥ 0 (0 where T = 0).
+
+    Raises:
+        ValueError: naming the argument, for any argument outside its range (eagerly on concrete
+            input; `equinox.error_if` under a trace).
+        ValueError: if ``method="sum"`` needs more than `max_rounds` rounds.
     """
     r, cap = _resolve(reading, cap_delta, rectify, measure=measure, progress=progress, integrate_over=integrate_over,
                       threshold=threshold, functional=functional, information=information)
@@ -267,6 +361,14 @@ class HarmSeries(eqx.Module):
     0 after; ``cumulative``: running sum of ``harm``; ``active``: D_n < D*; ``rounds_needed``: N
     (constant δ: ⌈D*/δ⌉ or ⌈√(D*/δ)⌉; ``information="mutual"``: the active rounds in the series,
     exact once the series is long enough to reach D*).
+
+    Attributes:
+        D: alignment divergence D_n, shape (..., n).
+        mean_cos: E[c] at D_n, shape (..., n).
+        harm: per-round harm h(D_n) while active, else 0, shape (..., n).
+        cumulative: running sum of `harm`, shape (..., n).
+        active: D_n < D*(c*, d), bool, shape (..., n).
+        rounds_needed: N, the number of rounds to reach c*, shape (...).
     """
 
     D: Float[Array, "... n"]
@@ -295,7 +397,37 @@ def harm_series(
     information: str | None = None,
 ) -> HarmSeries:
     """The first ``num_rounds`` rounds of the loop (static length, any integer ≥ 1).
-    ``cumulative[..., -1]`` equals ``total_harm(..., method="sum")`` once ``num_rounds`` ≥ N."""
+    ``cumulative[..., -1]`` equals ``total_harm(..., method="sum")`` once ``num_rounds`` ≥ N.
+
+    Args:
+        c_star: target alignment c* ∈ (0, 1): the loop stops once E[c] reaches it (float array or scalar).
+        d: dimension of the sphere of utilities, real d ≥ 2 (float array or scalar).
+        beta_a: the AI's push power β_A ≥ 0 per round, in nats (float array or scalar).
+        beta_h: the humans' power β_H ≥ 0 (float array or scalar); required when `rectify` or the cap
+            is on, and then > 0 wherever β_A > 0. None (default) only without rectification and cap.
+            All array arguments broadcast together.
+        num_rounds: length n of the series, an integer ≥ 1 (static).
+        reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
+            (``"scale_free_kl"``).
+        rectify: apply the reading's threshold to the powers (default True).
+        cap_delta: cap δ at β_H; None (default) follows `rectify`.
+        measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
+        progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
+        integrate_over: alias of `progress`.
+        threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
+            ``"sqrt_relu"``); None keeps it.
+        functional: override of the reading's harm functional (a `HarmFunctional` or
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+        information: override of the reading's ``information`` (``"beta"`` / ``"mutual"``); None keeps it.
+
+    Returns:
+        A `HarmSeries` with fields ``D``, ``mean_cos``, ``harm``, ``cumulative``, ``active`` (shape
+        (..., num_rounds), ... the broadcast shape of the arguments) and ``rounds_needed`` (shape (...)).
+
+    Raises:
+        ValueError: naming the argument, for any argument outside its range (eagerly on concrete
+            input; `equinox.error_if` under a trace).
+    """
     num_rounds = _count(num_rounds, "num_rounds", 1)
     r, cap = _resolve(reading, cap_delta, rectify, measure=measure, progress=progress, integrate_over=integrate_over,
                       threshold=threshold, functional=functional, information=information)

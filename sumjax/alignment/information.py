@@ -89,7 +89,28 @@ def _mutual_information(kappa, d, beta, nt: int = _NT, nr: int = _NR):
 def mutual_information(kappa: ArrayLike, d: ArrayLike, beta_a: ArrayLike, *, num_nodes: int = _NT) -> Float[Array, "..."]:
     """I(a; x) in nats for x = √(2β_A)·a + z, z ~ N(0, I_d), a ~ vMF(h, κ): the information the
     humans get about a from one round (module docstring for the formula). 0 ≤ I ≤ β_A.
-    κ ≥ 0, real d ≥ 2, β_A ≥ 0; broadcasts; jit/vmap/grad-able. Accuracy in the module docstring."""
+    κ ≥ 0, real d ≥ 2, β_A ≥ 0; broadcasts; jit/vmap/grad-able. Accuracy in the module docstring.
+
+    Args:
+        kappa: concentration κ ≥ 0 of the current law vMF(h, κ) of a (float array or scalar).
+        d: dimension, real d ≥ 2 (float array or scalar).
+        beta_a: the AI's push power β_A ≥ 0 in nats, s = √(2β_A) (float array or scalar).
+            The three arrays broadcast together.
+        num_nodes: Gauss–Legendre nodes per axis of the 2-D integral, an int ≥ 4 (default 48;
+            static, each value compiles once).
+
+    Returns:
+        Float array of the broadcast shape of `kappa`, `d`, `beta_a`, dtype float64 when
+        `jax_enable_x64` is on (else float32): I(a; x) ∈ [0, β_A] in nats.
+
+    Raises:
+        ValueError: if `num_nodes` is not an int ≥ 4, or an argument is out of range (concrete input).
+
+    References:
+        Cover, T. M., Thomas, J. A. (2006) Elements of Information Theory, 2nd ed., Wiley, ch. 9
+        (mutual information of a Gaussian channel; I ≤ β_A is its power bound).
+        Mardia, K. V., Jupp, P. E. (2000) Directional Statistics, Wiley (vMF conjugacy).
+    """
     if not isinstance(num_nodes, int) or isinstance(num_nodes, bool) or num_nodes < 4:
         raise ValueError(f"argument `num_nodes` must be an int >= 4; got {num_nodes!r}")
     dtype = jnp.result_type(kappa, d, beta_a, 1.0)
@@ -100,7 +121,19 @@ def mutual_information(kappa: ArrayLike, d: ArrayLike, beta_a: ArrayLike, *, num
 
 
 def information_ratio(kappa: ArrayLike, d: ArrayLike, beta_a: ArrayLike) -> Float[Array, "..."]:
-    """I(a; x)/β_A ∈ [0, 1]: the fraction of the text's δ = β_A the humans actually learn (1 at β_A → 0)."""
+    """I(a; x)/β_A ∈ [0, 1]: the fraction of the text's δ = β_A the humans actually learn (1 at β_A → 0).
+
+    Args:
+        kappa: concentration κ ≥ 0 of the current law vMF(h, κ) of a (float array or scalar).
+        d: dimension, real d ≥ 2 (float array or scalar).
+        beta_a: the AI's push power β_A ≥ 0 in nats, s = √(2β_A) (float array or scalar).
+            The three arrays broadcast together.
+
+    Returns:
+        Float array of the broadcast shape, dtype float64 when `jax_enable_x64` is on (else
+        float32): I(a; x)/β_A ∈ [0, 1]
+        (1 where β_A = 0).
+    """
     I = mutual_information(kappa, d, beta_a)
     b = jnp.asarray(beta_a, I.dtype)
     return jnp.where(b > 0, I / jnp.where(b > 0, b, 1.0), 1.0)

@@ -1,4 +1,4 @@
-"""Monte Carlo version of the alignment training loop (docs/model.md, "Monte Carlo").
+"""Monte Carlo version of the alignment training loop (docs/model.md §2.9).
 
 Each trial runs the rounds n = 0 … N−1 of `total_harm`'s loop (same schedule D_n, same
 reconstructed options): it draws a ~ vMF(h, κ(D_n)), and records the realised harm
@@ -41,7 +41,20 @@ __all__ = ["MonteCarloHarm", "simulate_training"]
 class MonteCarloHarm(eqx.Module):
     """Realised total harm over trials: ``mean`` ± ``stderr`` (σ/√trials), ``quantiles`` at
     ``quantile_levels``, ``std`` across trials; per-round means ``round_mean`` (± ``round_stderr``)
-    next to the analytic per-round harm ``round_expected``; ``D`` the round schedule."""
+    next to the analytic per-round harm ``round_expected``; ``D`` the round schedule.
+
+    Attributes:
+        mean: mean realised total harm over trials, shape ().
+        stderr: its standard error σ/√trials, shape ().
+        std: standard deviation σ of the total across trials, shape ().
+        quantiles: quantiles of the total, shape (q,).
+        quantile_levels: their levels in [0, 1], shape (q,).
+        round_mean: mean realised harm per round, shape (n,).
+        round_stderr: its standard error, shape (n,).
+        round_expected: the analytic per-round harm T·F(κ(D_n)), shape (n,).
+        D: the round schedule D_n, shape (n,).
+        num_trials: number of trials (static int).
+    """
 
     mean: Float[Array, ""]
     stderr: Float[Array, ""]
@@ -82,6 +95,42 @@ def simulate_training(
     Scalars c* ∈ (0, 1), d ≥ 2 (a Python int for ``path="vector"``), β_A, β_H ≥ 0, concrete (they fix
     the number of rounds N, a static length; N > ``max_rounds`` is refused before any draw). Exact in
     law for every d, κ. Cost O(trials·N) draws, times d for the vector path.
+
+    Args:
+        key: a JAX PRNG key.
+        c_star: target alignment c* ∈ (0, 1), a concrete scalar.
+        d: dimension, a concrete scalar ≥ 2 (a Python int for ``path="vector"``).
+        beta_a: the AI's push power β_A ≥ 0, a concrete scalar.
+        beta_h: the humans' power β_H ≥ 0, a concrete scalar; required when rectifying or capping.
+        num_trials: number of independent trials, an int ≥ 2.
+        path: ``"cosine"`` (default; 1-D draws of c) or ``"vector"`` (full d-vectors).
+        batch_size: trials per `jax.lax.map` batch, an int ≥ 1; None (default) runs all at once.
+        reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
+            (``"scale_free_kl"``).
+        rectify: apply the reading's threshold to the powers (default True).
+        cap_delta: cap δ at β_H; None (default) follows `rectify`.
+        measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
+        progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
+        integrate_over: alias of `progress`.
+        threshold: override of the reading's ``threshold`` (``"relu"``, ``"relu_sqrt"``,
+            ``"sqrt_relu"``); None keeps it.
+        functional: override of the reading's harm functional (a `HarmFunctional` or
+            ``"one_minus_cosine"`` / ``"negative_part"``); None keeps it.
+        information: override of the reading's ``information`` (``"beta"`` / ``"mutual"``); None keeps it.
+        quantile_levels: levels in [0, 1] of the reported quantiles (default 5 %, 50 %, 95 %).
+        max_rounds: the most rounds N allowed, an int ≥ 1 (default 1e6).
+
+    Returns:
+        A `MonteCarloHarm` (dtype float64 when `jax_enable_x64` is on (else float32) fields; q =
+        len(quantile_levels), n = the number of rounds N,
+        at least 1).
+
+    Raises:
+        ValueError: naming the argument, for a bad or non-concrete argument, or N > `max_rounds`.
+
+    References:
+        Wood, A. T. A. (1994) "Simulation of the von Mises Fisher distribution", Communications in
+        Statistics – Simulation and Computation 23(1):157–164 (the vMF sampler used per round).
     """
     if path not in ("cosine", "vector"):
         raise ValueError(f"argument `path` must be 'cosine' or 'vector'; got {path!r}")

@@ -219,6 +219,21 @@ def vmf_mean_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_
     """E[c] under vMF(κ) on S^{d-1} by quadrature over θ (independent of Bessel functions).
 
     Relatively accurate also as κ → 0 (E[c] ≈ κ/d), through E[c] = E_u[c(e^{κc}-1)]/M.
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
+        n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+
+    Returns:
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): E[c] ∈ [0, 1).
+
+    References:
+        Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
+        Publications of the Research Institute for Mathematical Sciences 9(3):721–741.
     """
     return _moments_all(kappa, d, n_nodes)[2][0]
 
@@ -226,12 +241,44 @@ def vmf_mean_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_
 def vmf_mean_complement_quadrature(
     kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_NODES
 ) -> Float[Array, "..."]:
-    """1 - E[c] under vMF(κ) by quadrature, as E[2 sin²(θ/2)]: relatively accurate for huge κ."""
+    """1 - E[c] under vMF(κ) by quadrature, as E[2 sin²(θ/2)]: relatively accurate for huge κ.
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
+        n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+
+    Returns:
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): 1 - E[c] ∈ (0, 1].
+
+    References:
+        Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
+        Publications of the Research Institute for Mathematical Sciences 9(3):721–741.
+    """
     return _moments_all(kappa, d, n_nodes)[2][1]
 
 
 def vmf_log_mgf_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_NODES) -> Float[Array, "..."]:
-    """log M_d(κ) = log E_unif[e^{κc}] by quadrature (relatively accurate as κ → 0)."""
+    """log M_d(κ) = log E_unif[e^{κc}] by quadrature (relatively accurate as κ → 0).
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
+        n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+
+    Returns:
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): log M_d(κ) ≥ 0.
+
+    References:
+        Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
+        Publications of the Research Institute for Mathematical Sciences 9(3):721–741.
+    """
     kappa, d, (_, _, L_small, Lc) = _moments_all(kappa, d, n_nodes)
     return jnp.where(kappa <= 0.5 * d, L_small, kappa - Lc)
 
@@ -240,6 +287,21 @@ def vmf_kl_quadrature(kappa: ArrayLike, d: ArrayLike, n_nodes: int = _DEFAULT_NO
     """KL(vMF(κ) ‖ uniform) = κE[c] - log M by quadrature; relatively accurate at all κ.
 
     Small κ (κ ≤ d/2): κE[c] - log1p(E_u[e^{κc} - 1 - κc]); large κ: (κ - log M) - κ(1 - E[c]).
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
+        n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+
+    Returns:
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): KL(vMF(κ) ‖ uniform) ≥ 0 in nats.
+
+    References:
+        Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
+        Publications of the Research Institute for Mathematical Sciences 9(3):721–741.
     """
     kappa, d, (A, C, L_small, Lc) = _moments_all(kappa, d, n_nodes)
     return jnp.where(kappa <= 0.5 * d, kappa * A - L_small, Lc - kappa * C)
@@ -257,6 +319,23 @@ def vmf_expectation(
     boundary), measured against SciPy's adaptive quadrature; a kink elsewhere converges
     algebraically (raise `n_nodes`). Mass outside the window (< e^{-52} relative to the mode) is
     dropped, e.g. E[max(0, -c)] is returned as 0 once it falls below ~1e-22.
+
+    Args:
+        fn: elementwise, jax-traceable, hashable function of an array of cosines c ∈ [-1, 1],
+            returning an array of the same shape.
+        kappa: concentration κ ≥ 0 (float array or scalar), broadcast with `d`; κ ≤ 1e300 in float64.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar), broadcast
+            with `kappa`.
+        n_nodes: total number of tanh-sinh nodes (split over three panels), an integer ≥ 4; static
+            (each value compiles once). The default 384 gives ≲ 3e-14 relative error in float64.
+
+    Returns:
+        Float array of the broadcast shape of `kappa` and `d`, dtype float64 when `jax_enable_x64`
+        is on (else float32): E_{vMF(κ)}[fn(c)].
+
+    References:
+        Takahasi, H., Mori, M. (1974) "Double exponential formulas for numerical integration",
+        Publications of the Research Institute for Mathematical Sciences 9(3):721–741.
     """
     kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
     return _expectation_jit(fn, kappa, d, int(n_nodes))

@@ -1,4 +1,4 @@
-"""Readings of the reconstructed SUM training loop (docs/model.md, "Readings").
+"""Readings of the reconstructed SUM training loop (docs/model.md §2.5–§2.7).
 
 The SUM text lost its formulas; what survives fixes the loop only up to a few choices. A
 *reading* fixes all of them at once:
@@ -78,7 +78,20 @@ def _one_of(x, name, allowed):
 
 
 class Reading(eqx.Module):
-    """One complete reading of the reconstructed loop (all fields static; hashable)."""
+    """One complete reading of the reconstructed loop (all fields static; hashable).
+
+    Attributes:
+        measure: ``"kl"`` (default) or ``"sqrt_kl"``: units of the push per round.
+        progress: ``"D"`` (default) or ``"sqrt_D"``: what a round adds to alignment.
+        threshold: ``"relu"`` (default), ``"relu_sqrt"`` or ``"sqrt_relu"``: the rectification.
+        functional: a `HarmFunctional` or the name ``"one_minus_cosine"`` (default) /
+            ``"negative_part"``.
+        information: ``"beta"`` (default; δ = β_A) or ``"mutual"`` (δ = I(a; x)).
+        name: a label (default ``"custom"``).
+
+    Raises:
+        ValueError: naming the field, if a field is not one of its allowed values.
+    """
 
     measure: Measure = eqx.field(static=True, default="kl")
     progress: Progress = eqx.field(static=True, default="D")
@@ -124,14 +137,29 @@ class Reading(eqx.Module):
         return f"{self.measure}/{self.progress}/{self.threshold}/{self.functional_name}/{self.information}"
 
     def replace(self, **changes) -> "Reading":
-        """A copy with some fields changed (the name becomes "custom" unless given)."""
+        """A copy with some fields changed (the name becomes "custom" unless given).
+
+        Args:
+            **changes: new values of fields (any of the constructor's arguments).
+
+        Returns:
+            A new `Reading`.
+        """
         changes.setdefault("name", "custom")
         return dataclasses.replace(self, **changes)
 
     # ---- the pieces every loop (integral, round sum, series, Monte Carlo, scenarios) uses
 
     def threshold_value(self, beta_a, beta_h):
-        """t: the threshold formula in its own units (degree k = ½, ½, 1)."""
+        """t: the threshold formula in its own units (degree k = ½, ½, 1).
+
+        Args:
+            beta_a: the AI's push power β_A ≥ 0 (float array), broadcast with `beta_h`.
+            beta_h: the humans' power β_H ≥ 0 (float array).
+
+        Returns:
+            Float array of the broadcast shape of the arguments, in their dtype: t ≥ 0.
+        """
         if self.threshold == "relu_sqrt":
             return jax.nn.relu(safe_sqrt(beta_a) - safe_sqrt(beta_h))
         if self.threshold == "sqrt_relu":
@@ -140,7 +168,16 @@ class Reading(eqx.Module):
 
     def harm_scale(self, beta_a, beta_h, rectify: bool = True):
         """T: the per-round harm is T·F(D). T = β_A^m·θ with θ the uncancelled fraction (module doc);
-        unrectified θ = 1. Exact; gradient 0 (not inf/NaN) where β_A = 0."""
+        unrectified θ = 1. Exact; gradient 0 (not inf/NaN) where β_A = 0.
+
+        Args:
+            beta_a: the AI's push power β_A ≥ 0 (float array), broadcast with `beta_h`.
+            beta_h: the humans' power β_H ≥ 0 (float array).
+            rectify: apply the threshold (default True); False gives θ = 1.
+
+        Returns:
+            Float array of the broadcast shape of the arguments, in their dtype: T ≥ 0.
+        """
         if not rectify:
             return safe_sqrt(beta_a) if self.measure == "sqrt_kl" else beta_a
         t = self.threshold_value(beta_a, beta_h)
@@ -153,26 +190,70 @@ class Reading(eqx.Module):
         return t
 
     def step(self, beta_a, beta_h, cap: bool = True):
-        """δ under ``information="beta"``: β_A, or min(β_A, β_H) with the cap."""
+        """δ under ``information="beta"``: β_A, or min(β_A, β_H) with the cap.
+
+        Args:
+            beta_a: the AI's push power β_A ≥ 0 (float array), broadcast with `beta_h`.
+            beta_h: the humans' power β_H ≥ 0 (float array).
+            cap: cap δ at β_H (default True).
+
+        Returns:
+            Float array of the broadcast shape of the arguments, in their dtype: δ ≥ 0.
+        """
         return jnp.minimum(beta_a, beta_h) if cap else beta_a
 
     def progress_norm(self, delta):
-        """What one round adds in the progress measure: δ, or √δ over √D."""
+        """What one round adds in the progress measure: δ, or √δ over √D.
+
+        Args:
+            delta: the divergence δ ≥ 0 gained in a round (float array).
+
+        Returns:
+            Float array of the shape of `delta`: δ or √δ.
+        """
         return delta if self.progress == "D" else safe_sqrt(delta)
 
     def round_divergence(self, n, delta):
-        """D_n, the alignment divergence at the start of round n for a constant δ: nδ, or n²δ over √D."""
+        """D_n, the alignment divergence at the start of round n for a constant δ: nδ, or n²δ over √D.
+
+        Args:
+            n: the round index n ≥ 0 (int or float array), broadcast with `delta`.
+            delta: the constant gain δ ≥ 0 per round (float array).
+
+        Returns:
+            Float array of the broadcast shape: D_n ≥ 0.
+        """
         return (n if self.progress == "D" else n * n) * delta
 
     def next_divergence(self, D, delta):
-        """D after one more round that gains δ: D + δ, or (√D + √δ)² over √D."""
+        """D after one more round that gains δ: D + δ, or (√D + √δ)² over √D.
+
+        Args:
+            D: the divergence D ≥ 0 before the round (float array), broadcast with `delta`.
+            delta: the gain δ ≥ 0 of the round (float array).
+
+        Returns:
+            Float array of the broadcast shape: the divergence after the round.
+        """
         if self.progress == "D":
             return D + delta
         r = safe_sqrt(D) + safe_sqrt(delta)
         return r * r
 
     def round_information(self, kappa, d, beta_a, beta_h, cap: bool = True):
-        """δ(κ): the divergence gained in a round that starts at concentration κ."""
+        """δ(κ): the divergence gained in a round that starts at concentration κ.
+
+        Args:
+            kappa: concentration κ ≥ 0 at the start of the round (float array).
+            d: dimension d ≥ 2 (float array).
+            beta_a: the AI's push power β_A ≥ 0 (float array), broadcast with `beta_h`.
+            beta_h: the humans' power β_H ≥ 0 (float array).
+            cap: cap δ at β_H (default True).
+                All arrays broadcast together.
+
+        Returns:
+            Float array of the broadcast shape of the arguments, in their dtype: δ(κ) ≥ 0 in nats.
+        """
         if self.information == "beta":
             return jnp.broadcast_to(self.step(beta_a, beta_h, cap), jnp.broadcast_shapes(
                 jnp.shape(kappa), jnp.shape(d), jnp.shape(beta_a), jnp.shape(beta_h)))
@@ -198,7 +279,21 @@ _FIELDS = ("measure", "progress", "threshold", "functional", "information")
 
 def as_reading(reading=None, **overrides) -> Reading:
     """A `Reading` from a Reading, a name in `READINGS` (or None: the default), with field
-    overrides (``None`` values ignored; ``integrate_over`` is an alias of ``progress``)."""
+    overrides (``None`` values ignored; ``integrate_over`` is an alias of ``progress``).
+
+    Args:
+        reading: a `Reading`, a name in `READINGS` (``"scale_free_kl"``, ``"scale_free_sqrt_kl"``,
+            ``"first_reconstruction"``), or None for `DEFAULT_READING`.
+        **overrides: field values to change (``measure``, ``progress``, ``threshold``, ``functional``,
+            ``information``, or ``integrate_over`` as an alias of ``progress``); None values are ignored.
+
+    Returns:
+        The `Reading` (the input itself when nothing changes).
+
+    Raises:
+        ValueError: for an unknown reading name or field value.
+        TypeError: for an unknown override name.
+    """
     if reading is None:
         reading = DEFAULT_READING
     elif isinstance(reading, str):
@@ -221,7 +316,16 @@ def as_reading(reading=None, **overrides) -> Reading:
 
 
 def all_readings(functionals=("one_minus_cosine", "negative_part"), information: Information = "beta"):
-    """Every (measure × progress × threshold × functional) reading, named m/p/t/f."""
+    """Every (measure × progress × threshold × functional) reading, named m/p/t/f.
+
+    Args:
+        functionals: names (or `HarmFunctional`s) of the functionals to cross with
+            (default both built-ins).
+        information: ``"beta"`` (default) or ``"mutual"`` for every reading.
+
+    Returns:
+        A list of 2 × 2 × 3 × len(functionals) `Reading`s, named ``measure/progress/threshold/functional``.
+    """
     return [
         Reading(m, p, t, f, information, name=f"{m}/{p}/{t}/{f}")
         for m in MEASURES for p in PROGRESSES for t in THRESHOLDS for f in functionals

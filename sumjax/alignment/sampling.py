@@ -185,6 +185,24 @@ def sample_cosine(
     κ = 1e7, d = 1e6 against Amos' bounds); `return_complement=True` also returns 1 − c with full
     relative accuracy (useful when c ≈ 1). Memory O(1) per sample; jit/vmap-able; not differentiable in κ, d.
     `rbg`/`unsafe_rbg` keys are re-keyed to threefry (see `sample_vmf`).
+
+    Args:
+        key: a JAX PRNG key.
+        kappa: concentration κ ≥ 0 (float array or scalar).
+        d: dimension, real d ≥ 2 (float array or scalar).
+        shape: batch shape, broadcast with the shapes of `kappa` and `d` (default ()).
+        return_complement: also return 1 − c (default False).
+
+    Returns:
+        Float array c ∈ [−1, 1] of shape broadcast(shape, κ.shape, d.shape), dtype float64 when
+        `jax_enable_x64` is on (else float32); with
+        ``return_complement=True`` the pair (c, 1 − c).
+
+    References:
+        Wood, A. T. A. (1994) "Simulation of the von Mises Fisher distribution", Communications in
+        Statistics – Simulation and Computation 23(1):157–164.
+        Marsaglia, G., Tsang, W. W. (2000) "A simple method for generating gamma variables",
+        ACM Transactions on Mathematical Software 26(3):363–372.
     """
     kappa, d = _check_kappa_d(kappa, d)
     dtype = _float_dtype(kappa, d)
@@ -199,6 +217,18 @@ def sample_uniform_sphere(key: PRNGKeyArray, d: int, shape: tuple[int, ...] = ()
     """Uniform unit vectors on S^{d−1} (normalised standard Gaussians); shape `shape + (d,)`.
 
     `d` must be a Python int ≥ 2 (it is an array length). Exact in law; norms are 1 to rounding.
+
+    Args:
+        key: a JAX PRNG key.
+        d: vector length, a Python int ≥ 2.
+        shape: batch shape (default ()).
+        dtype: floating dtype of the output; None (default) is JAX's default float.
+
+    Returns:
+        Float array of shape `shape + (d,)`: unit vectors uniform on S^{d−1}.
+
+    Raises:
+        ValueError: if `d` is not an integer ≥ 2.
     """
     if not isinstance(d, int) or isinstance(d, bool) or d < 2:
         raise ValueError(f"argument `d` must be an integer >= 2 (the vector length); got {d!r}")
@@ -224,6 +254,21 @@ def sample_vmf(key: PRNGKeyArray, mean_direction: Float[Array, "... d"], kappa, 
     normals are drawn in float32, which moves its law by ≲ 1e-7; the cosine a·μ is full float64);
     differentiable in μ (pathwise), not in κ. `rbg`/`unsafe_rbg` keys are re-keyed to threefry from
     their bits (their batched bits are not vmap-invariant, which would stall the rejection loop).
+
+    Args:
+        key: a JAX PRNG key.
+        mean_direction: mean direction μ, float array of shape (..., d), d ≥ 2, finite and of
+            unit norm (to 1e-10 in float64, 1e-5 in float32).
+        kappa: concentration κ ≥ 0 (float array or scalar), broadcast against μ[..., 0].
+        shape: batch shape (default ()).
+
+    Returns:
+        Float array of shape broadcast(shape, μ.shape[:-1], κ.shape) + (d,), dtype float64 when
+        `jax_enable_x64` is on (else float32): unit vectors a.
+
+    References:
+        Wood, A. T. A. (1994) "Simulation of the von Mises Fisher distribution", Communications in
+        Statistics – Simulation and Computation 23(1):157–164.
     """
     mu = jnp.asarray(mean_direction)
     if mu.ndim < 1 or mu.shape[-1] < 2:

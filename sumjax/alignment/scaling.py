@@ -1,4 +1,4 @@
-"""Harm against AI scale ξ and its three phases (SPEC §3). **Reconstructed.**
+"""Harm against AI scale ξ and its three phases (docs/model.md §3). **Reconstructed.**
 
 AI scale ξ > 0 sets d(ξ) = d₀ + d₁·log ξ (the text's "very conservative" choice) and
 β_A(ξ) = β₀·ξ^α (α > 0); β_H is fixed. With ξ = ξ₀·e^{g t}, β_A is exponential in t and d
@@ -43,13 +43,31 @@ def _float(x):
 
 
 def scale_dimension(xi, d0, d1) -> Float[Array, "..."]:
-    """d(ξ) = d₀ + d₁·log ξ (must stay ≥ 2 on the ξ used; checked where d is consumed)."""
+    """d(ξ) = d₀ + d₁·log ξ (must stay ≥ 2 on the ξ used; checked where d is consumed).
+
+    Args:
+        xi: AI scale ξ > 0 (float array or scalar).
+        d0: d₀ (float array or scalar).
+        d1: d₁ (float array or scalar).
+
+    Returns:
+        Float array of the broadcast shape: d(ξ) (not checked to be ≥ 2 here).
+    """
     xi = check_range(xi, "xi", 0.0, lower_inclusive=False)
     return d0 + d1 * jnp.log(xi)
 
 
 def scale_power(xi, beta0, alpha) -> Float[Array, "..."]:
-    """β_A(ξ) = β₀·ξ^α, β₀ ≥ 0, α > 0, ξ > 0."""
+    """β_A(ξ) = β₀·ξ^α, β₀ ≥ 0, α > 0, ξ > 0.
+
+    Args:
+        xi: AI scale ξ > 0 (float array or scalar).
+        beta0: β₀ ≥ 0 (float array or scalar).
+        alpha: α > 0 (float array or scalar).
+
+    Returns:
+        Float array of the broadcast shape: β_A(ξ) ≥ 0.
+    """
     xi = check_range(xi, "xi", 0.0, lower_inclusive=False)
     beta0 = check_range(beta0, "beta0", 0.0)
     alpha = check_range(alpha, "alpha", 0.0, lower_inclusive=False)
@@ -58,13 +76,48 @@ def scale_power(xi, beta0, alpha) -> Float[Array, "..."]:
 
 def harm_vs_scale(xi: ArrayLike, c_star, *, d0, d1, beta0, alpha, beta_h, **options) -> Float[Array, "..."]:
     """H(ξ) = total_harm(c*, d₀ + d₁ log ξ, β₀ξ^α, β_H, **options); broadcasts; jit/vmap/grad-able
-    in ξ and every parameter. Raises if d(ξ) < 2."""
+    in ξ and every parameter. Raises if d(ξ) < 2.
+
+    Args:
+        xi: AI scale ξ > 0 (float array or scalar).
+        c_star: target alignment c* ∈ (0, 1): the loop stops once E[c] reaches it (float array or scalar).
+        d0: dimension at ξ = 1, d₀ (float array or scalar); d(ξ) must stay ≥ 2.
+        d1: dimension growth per e-fold of ξ, d₁ (float array or scalar).
+        beta0: push power at ξ = 1, β₀ ≥ 0 (float array or scalar).
+        alpha: power exponent α > 0 (float array or scalar).
+        beta_h: the humans' fixed power β_H ≥ 0 (> 0 when rectifying or capping).
+        **options: further keyword arguments of `total_harm` (``reading``, ``rectify``, ``method``, ...).
+
+    Returns:
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): H(ξ) ≥ 0.
+
+    Raises:
+        ValueError: if d(ξ) < 2 or any argument is outside its range.
+    """
     d = check_range(scale_dimension(xi, d0, d1), "d (= d0 + d1·log xi)", 2.0)
     return total_harm(c_star, d, scale_power(xi, beta0, alpha), beta_h, **options)
 
 
 def harm_vs_time(t: ArrayLike, c_star, *, growth=1.0, xi0=1.0, d0, d1, beta0, alpha, beta_h, **options):
-    """H(t) with ξ(t) = ξ₀·exp(g·t): `harm_vs_scale` at that ξ."""
+    """H(t) with ξ(t) = ξ₀·exp(g·t): `harm_vs_scale` at that ξ.
+
+    Args:
+        t: time (float array or scalar, any real).
+        c_star: target alignment c* ∈ (0, 1): the loop stops once E[c] reaches it (float array or scalar).
+        growth: growth rate g > 0 of log ξ per unit time (default 1).
+        xi0: scale ξ₀ > 0 at t = 0 (default 1).
+        d0: dimension at ξ = 1, d₀ (float array or scalar); d(ξ) must stay ≥ 2.
+        d1: dimension growth per e-fold of ξ, d₁ (float array or scalar).
+        beta0: push power at ξ = 1, β₀ ≥ 0 (float array or scalar).
+        alpha: power exponent α > 0 (float array or scalar).
+        beta_h: the humans' fixed power β_H ≥ 0 (> 0 when rectifying or capping).
+        **options: further keyword arguments of `total_harm` (``reading``, ``rectify``, ``method``, ...).
+
+    Returns:
+        Float array of the broadcast shape of the array arguments, dtype float64 when
+        `jax_enable_x64` is on (else float32): H(t) ≥ 0.
+    """
     growth = check_range(growth, "growth", 0.0, lower_inclusive=False)
     xi = check_range(xi0, "xi0", 0.0, lower_inclusive=False) * jnp.exp(growth * _float(t))
     return harm_vs_scale(xi, c_star, d0=d0, d1=d1, beta0=beta0, alpha=alpha, beta_h=beta_h, **options)
@@ -72,7 +125,17 @@ def harm_vs_time(t: ArrayLike, c_star, *, growth=1.0, xi0=1.0, d0, d1, beta0, al
 
 def harm_log_slope(t: ArrayLike, c_star, **kwargs) -> Float[Array, "..."]:
     """σ(t) = d log H/dt by forward-mode autodiff of `harm_vs_time` (elementwise in t); 0 where H = 0
-    (lag phase, where log H is −∞)."""
+    (lag phase, where log H is −∞).
+
+    Args:
+        t: times (float array or scalar).
+        c_star: target alignment c* ∈ (0, 1): the loop stops once E[c] reaches it (float array or scalar).
+        **kwargs: the keyword arguments of `harm_vs_time` (``d0``, ``d1``, ``beta0``,
+            ``alpha``, ``beta_h``, ``growth``, ``xi0`` and `total_harm` options).
+
+    Returns:
+        Float array of the shape of `t`: σ(t) = d log H/dt (0 where H = 0).
+    """
     t = _float(t)
 
     def one(tt):
@@ -87,7 +150,24 @@ def asymptotic_log_slope(t: ArrayLike, *, growth=1.0, xi0=1.0, d0, d1, alpha, re
                          progress=None, integrate_over=None):
     """The exponential phase's slope m·α·g + q·d₁g/d(t) (m = 1 for KL harm, ½ for √KL; q = 1 over D,
     ½ over √D): the large-β_A limit of σ(t) when H ∝ β_A^m·d^q (functional 1 − E[c]). Exact only as
-    β_A/β_H → ∞ and D* ∝ d (large d)."""
+    β_A/β_H → ∞ and D* ∝ d (large d).
+
+    Args:
+        t: times (float array or scalar).
+        growth: growth rate g > 0 of log ξ per unit time (default 1).
+        xi0: scale ξ₀ > 0 at t = 0 (default 1).
+        d0: d₀ (float).
+        d1: d₁ (float).
+        alpha: α > 0 (float).
+        reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
+            (``"scale_free_kl"``).
+        measure: override of the reading's ``measure`` (``"kl"`` / ``"sqrt_kl"``); None keeps it.
+        progress: override of the reading's ``progress`` (``"D"`` / ``"sqrt_D"``); None keeps it.
+        integrate_over: alias of `progress`.
+
+    Returns:
+        Float array of the broadcast shape of `t`: m·α·g + q·d₁g/d(t).
+    """
     r = as_reading(reading, measure=measure, progress=progress, integrate_over=integrate_over)
     q = 1.0 if r.progress == "D" else 0.5
     d = d0 + d1 * (jnp.log(xi0) + growth * _float(t))
@@ -97,7 +177,15 @@ def asymptotic_log_slope(t: ArrayLike, *, growth=1.0, xi0=1.0, d0, d1, alpha, re
 class ScalingPhases(eqx.Module):
     """Phase labels of H(t): ``labels`` 0 = lag, 1 = catch-up, 2 = exponential; ``log_slope`` the
     finite-difference d log H/dt (0 in the lag phase); ``late_slope`` the reference late value;
-    ``lag_end`` / ``catchup_end`` the first t of the catch-up / exponential phase (+inf if none)."""
+    ``lag_end`` / ``catchup_end`` the first t of the catch-up / exponential phase (+inf if none).
+
+    Attributes:
+        labels: phase per sample, int32 of shape (n,): 0 lag, 1 catch-up, 2 exponential.
+        log_slope: finite-difference d log H/dt, shape (n,) (0 in the lag phase).
+        late_slope: the reference late slope σ_late, shape ().
+        lag_end: first t of the catch-up phase (+inf if none), shape ().
+        catchup_end: first t of the exponential phase (+inf if none), shape ().
+    """
 
     labels: Int[Array, " n"]
     log_slope: Float[Array, " n"]
@@ -116,6 +204,19 @@ def scaling_phases(t: ArrayLike, H: ArrayLike, *, catchup_ratio: float = 1.5, la
     of the positive stretch; second-order accurate on smooth H). Lag: H = 0. Catch-up: H > 0 up to
     the last point where σ > ``catchup_ratio``·σ_late; exponential after it. σ_late is the slope at
     the last point unless ``late_slope`` is given. jit/vmap-able.
+
+    Args:
+        t: sample times, a 1-D float array of length n ≥ 3, increasing.
+        H: harm H(t) ≥ 0 at those times, same shape as `t`.
+        catchup_ratio: σ > catchup_ratio·σ_late marks catch-up; a float > 1 (default 1.5).
+        late_slope: reference σ_late (float scalar); None (default) uses the slope at the last sample.
+
+    Returns:
+        A `ScalingPhases` with fields ``labels``, ``log_slope`` (shape (n,)), ``late_slope``, ``lag_end``,
+        ``catchup_end`` (scalars).
+
+    Raises:
+        ValueError: if the shapes are wrong, H < 0, or `catchup_ratio` ≤ 1.
     """
     t = check_range(t, "t")
     H = check_range(H, "H", 0.0)

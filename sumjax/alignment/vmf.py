@@ -10,8 +10,19 @@ d is real, d ≥ 2; κ ≥ 0. All functions broadcast κ and d, are jit/vmap/gra
 (gradients in κ and in d, finite at κ = 0), and work in float32 and float64. The
 numbers come from `_bessel.vmf_core` (uniform Debye expansion at an order ν + n with
 (ν+n)² + κ² ≥ 40², then n ≤ 40 steps of the stable backward recurrence); measured against
-mpmath they are accurate to ≲ 1e-13 relative in float64 for d ∈ [2, 2·10⁶], κ ∈ [0, 10⁸]
-(and to ≲ 5e-6 in float32). The independent
+mpmath they are accurate to ≲ 1e-13 relative in float64 for d ∈ [2, 10⁶], κ ∈ [0, 10⁷]
+(and to ≲ 5e-6 in float32); these are the tested ranges (tests/alignment, docs/accuracy.md).
+Inputs outside them are accepted up to d ≤ 1e15 and κ ≤ 1e300 (float64), measured accurate
+beyond the tests but not covered by them.
+
+References:
+    Amos, D. E. (1974) "Computation of modified Bessel functions and their ratios",
+    Mathematics of Computation 28(125):239–251 (bounds and recurrence for A_d).
+    Olver, F. W. J. (1954) "The asymptotic expansion of Bessel functions of large order",
+    Phil. Trans. R. Soc. A 247:328–368; NIST DLMF §10.41 (uniform Debye expansions).
+    Banerjee, A., Dhillon, I. S., Ghosh, J., Sra, S. (2005) "Clustering on the unit
+    hypersphere using von Mises–Fisher distributions", JMLR 6:1345–1382.
+    Mardia, K. V., Jupp, P. E. (2000) Directional Statistics, Wiley. The independent
 route is `sumjax.alignment.quadrature`.
 """
 
@@ -101,7 +112,25 @@ def vmf_mean(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """E[c] = A_d(κ) = I_{d/2}(κ)/I_{d/2-1}(κ) for κ ≥ 0, real d ≥ 2.
 
     A_d(0) = 0, A_d ≈ κ/d for small κ, A_d → 1 as κ → ∞. Relative accuracy ≲ 1e-14
-    (float64) for d ∈ [2, 2e6], κ ∈ [0, 1e8]; use `vmf_mean_complement` for 1 - A_d.
+    (float64) for d ∈ [2, 1e6], κ ∈ [0, 1e7] (tested); use `vmf_mean_complement` for 1 - A_d.
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar; lists accepted), broadcast with `d`;
+            κ ≤ 1e300 in float64, ≤ 1e18 in float32.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): E[c] = A_d(κ) ∈ [0, 1).
+
+    Raises:
+        ValueError: if κ < 0, d < 2 or the shapes do not broadcast (concrete input).
+
+    References:
+        Amos, D. E. (1974) "Computation of modified Bessel functions and their ratios",
+        Mathematics of Computation 28(125):239–251.
+        NIST DLMF §10.41 (Olver's uniform asymptotic expansions, Debye form).
     """
     kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
     return _vmf.mean(kappa, d)
@@ -110,8 +139,19 @@ def vmf_mean(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
 def vmf_mean_complement(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """1 - E[c] = 1 - A_d(κ), accurate in RELATIVE terms even when A_d → 1 (huge κ).
 
-    ≈ (d-1)/(2κ) for κ ≫ d. Relative accuracy ≲ 1e-13 (float64) for d ∈ [2, 2e6],
-    κ ∈ [0, 1e15] (for κ ≥ 40 a single recurrence step is taken, so rounding is not amplified).
+    ≈ (d-1)/(2κ) for κ ≫ d. Relative accuracy ≲ 1e-13 (float64) for d ∈ [2, 1e6],
+    κ ∈ [0, 1e7] (tested; measured to κ = 1e15: for κ ≥ 40 a single recurrence step is taken,
+    so rounding is not amplified).
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar; lists accepted), broadcast with `d`;
+            κ ≤ 1e300 in float64, ≤ 1e18 in float32.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): 1 - A_d(κ) ∈ (0, 1].
     """
     kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
     return _vmf.mean_complement(kappa, d)
@@ -121,7 +161,17 @@ def vmf_log_mgf(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """log M_d(κ) = log E_unif[e^{κc}] = log ₀F₁(; d/2; κ²/4) for κ ≥ 0, real d ≥ 2.
 
     Exactly 0 at κ = 0 and relatively accurate as κ → 0 (≈ κ²/(2d)); ≲ 1e-15 relative
-    (float64) for d ∈ [2, 2e6], κ ∈ [0, 1e8]. Its κ-derivative is `vmf_mean`.
+    (float64) for d ∈ [2, 1e6], κ ∈ [0, 1e7] (tested). Its κ-derivative is `vmf_mean`.
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar; lists accepted), broadcast with `d`;
+            κ ≤ 1e300 in float64, ≤ 1e18 in float32.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): log M_d(κ) ≥ 0.
     """
     kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
     return _vmf.log_mgf(kappa, d)
@@ -131,8 +181,18 @@ def vmf_kl(kappa: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """D(κ) = KL(vMF(h, κ) ‖ uniform on S^{d-1}) = κA_d(κ) - log M_d(κ).
 
     Relatively accurate everywhere, including κ → 0 (D ≈ κ²/(2d)) and κ ≫ d
-    (D ≈ ((d-1)/2)·log(2κ/(d-1)) - ...): ≲ 1e-13 relative (float64) for d ∈ [2, 2e6],
-    κ ∈ [0, 1e8]. D'(κ) = κA_d'(κ) ≥ 0.
+    (D ≈ ((d-1)/2)·log(2κ/(d-1)) - ...): ≲ 1e-13 relative (float64) for d ∈ [2, 1e6],
+    κ ∈ [0, 1e7] (tested). D'(κ) = κA_d'(κ) ≥ 0.
+
+    Args:
+        kappa: concentration κ ≥ 0 (float array or scalar; lists accepted), broadcast with `d`;
+            κ ≤ 1e300 in float64, ≤ 1e18 in float32.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): D(κ) ≥ 0 in nats.
     """
     kappa, d = _prepare(kappa, d, "kappa", lower=0.0)
     return _vmf.kl(kappa, d)
@@ -171,6 +231,21 @@ def kappa_from_mean(c: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     inside the Amos bracket [c(d-1), c·d]/(1 - c²). Round trip A_d(κ(c)) = c to ~1e-14
     relative in float64. Gradients in c and d by the implicit function theorem
     (custom JVP): ∂κ/∂c = 1/A_d'(κ), ∂κ/∂d = -∂_dA_d/A_d'(κ).
+
+    Args:
+        c: target mean cosine c ∈ [0, 1) (float array or scalar), broadcast with `d`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): the concentration κ ≥ 0 with A_d(κ) = c.
+
+    References:
+        Banerjee, A., Dhillon, I. S., Ghosh, J., Sra, S. (2005) "Clustering on the unit hypersphere
+        using von Mises–Fisher distributions", JMLR 6:1345–1382 (initial estimate).
+        Amos, D. E. (1974) "Computation of modified Bessel functions and their ratios",
+        Mathematics of Computation 28(125):239–251 (the bracket).
     """
     c, d = _prepare(c, d, "c", lower=0.0, upper=1.0, upper_inclusive=False)
     return _solved(_vmf.kappa_from_mean(c, d), "kappa_from_mean")
@@ -184,6 +259,16 @@ def kappa_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     κ(D) ∈ [0, 1e12]. Gradients by the implicit function theorem: ∂κ/∂D = 1/(κA_d'(κ)),
     which is +∞ at D = 0 (κ ∝ √D): there the largest finite float is used, so a zero
     tangent propagates as 0, never NaN.
+
+    Args:
+        D: divergence KL(vMF ‖ uniform) in nats, D ∈ [0, D(κ_max, d)] (float array or scalar),
+            broadcast with `d`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): the concentration κ ≥ 0 with D(κ) = D.
     """
     D, d = _prepare_kl_target(D, d)
     return _solved(_vmf.kappa_from_kl(D, d), "kappa_from_kl")
@@ -193,13 +278,34 @@ def vmf_mean_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """E[c] after spending divergence D on the law of a: A_d(κ(D)), D ≥ 0, real d ≥ 2.
 
     ≈ √(2D/d) for small D; dE[c]/dD = 1/κ (infinite at D = 0, see `kappa_from_kl`).
+
+    Args:
+        D: divergence KL(vMF ‖ uniform) in nats, D ∈ [0, D(κ_max, d)] (float array or scalar),
+            broadcast with `d`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): E[c] = A_d(κ(D)) ∈ [0, 1).
     """
     D, d = _prepare_kl_target(D, d)
     return _solved(_vmf.mean(_vmf.kappa_from_kl(D, d), d), "vmf_mean_from_kl")
 
 
 def vmf_mean_complement_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
-    """1 - E[c] after spending divergence D: 1 - A_d(κ(D)), relatively accurate as E[c] → 1."""
+    """1 - E[c] after spending divergence D: 1 - A_d(κ(D)), relatively accurate as E[c] → 1.
+
+    Args:
+        D: divergence KL(vMF ‖ uniform) in nats, D ∈ [0, D(κ_max, d)] (float array or scalar),
+            broadcast with `d`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): 1 - A_d(κ(D)) ∈ (0, 1].
+    """
     D, d = _prepare_kl_target(D, d)
     return _solved(_vmf.mean_complement(_vmf.kappa_from_kl(D, d), d), "vmf_mean_complement_from_kl")
 
@@ -208,6 +314,21 @@ def required_divergence(c_star: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
     """D*(c*, d) = D(κ) with A_d(κ) = c*: the divergence needed to reach E[c] = c*.
 
     c* ∈ [0, 1), real d ≥ 2. dD*/dc* = κ (finite, 0 at c* = 0). ≈ d·c*²/2 for small c*.
+
+    Args:
+        c_star: target mean cosine c* ∈ [0, 1) (float array or scalar), broadcast with `d`.
+        d: dimension of the sphere S^{d-1}, real d ∈ [2, 1e15] (float array or scalar),
+            broadcast with the first argument.
+
+    Returns:
+        Float array of the broadcast shape of the arguments, dtype float64 when `jax_enable_x64`
+        is on (else float32): D*(c*, d) ≥ 0 in nats.
+
+    References:
+        Banerjee, A., Dhillon, I. S., Ghosh, J., Sra, S. (2005) "Clustering on the unit hypersphere
+        using von Mises–Fisher distributions", JMLR 6:1345–1382 (initial estimate).
+        Amos, D. E. (1974) "Computation of modified Bessel functions and their ratios",
+        Mathematics of Computation 28(125):239–251 (the bracket).
     """
     c_star, d = _prepare(c_star, d, "c_star", lower=0.0, upper=1.0, upper_inclusive=False)
     return _solved(_vmf.kl(_vmf.kappa_from_mean(c_star, d), d), "required_divergence")

@@ -83,7 +83,15 @@ CAVEAT = "holds with caveat"
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """One claim of a text, with what was measured and the verdict computed from it."""
+    """One claim of a text, with what was measured and the verdict computed from it.
+
+    Attributes:
+        source: the text the claim comes from (e.g. ``"SUM"``).
+        claim: the claim, in words.
+        measured: what was measured, with numbers.
+        verdict: `HOLDS`, `FAILS` or `CAVEAT`, computed from the data.
+        note: an optional remark (default ``""``).
+    """
 
     source: str
     claim: str
@@ -101,7 +109,15 @@ class Unavailable(RuntimeError):
 
 
 def require(module: str, *names: str) -> None:
-    """Raise `Unavailable` unless `module` defines every one of `names`."""
+    """Raise `Unavailable` unless `module` defines every one of `names`.
+
+    Args:
+        module: dotted name of the module to import.
+        *names: the names it must define.
+
+    Raises:
+        Unavailable: naming the first missing module or name.
+    """
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - our own package always imports
@@ -124,7 +140,16 @@ OutputError = _io.OutputError
 
 @dataclasses.dataclass(frozen=True)
 class Range:
-    """Allowed values of one configuration field: lo ≤ x ≤ hi (`*_open`: strict), finite."""
+    """Allowed values of one configuration field: lo ≤ x ≤ hi (`*_open`: strict), finite.
+
+    Attributes:
+        lo: the lower bound (default −inf).
+        hi: the upper bound (default +inf).
+        lo_open: exclude `lo` (default False).
+        hi_open: exclude `hi` (default False).
+        integer: values must be integers (default False).
+        what: a description used in messages (default ``""``).
+    """
 
     lo: float = -math.inf
     hi: float = math.inf
@@ -134,6 +159,14 @@ class Range:
     what: str = ""
 
     def ok(self, x) -> bool:
+        """Whether `x` is an allowed value of the field.
+
+        Args:
+            x: a value (bools always pass; non-numbers fail).
+
+        Returns:
+            True when `x` is finite, in the range, and an integer if required.
+        """
         if isinstance(x, bool):
             return True
         try:
@@ -147,6 +180,11 @@ class Range:
         return above and below
 
     def describe(self) -> str:
+        """The range in words, for error messages and --help.
+
+        Returns:
+            A short human-readable form, e.g. ``"an integer ≥ 1"`` or ``"a finite number in (0, 1)"``.
+        """
         kind = "an integer" if self.integer else "a finite number"
         lo, hi = math.isfinite(self.lo), math.isfinite(self.hi)
         g = lambda v: f"{v:g}"  # noqa: E731
@@ -199,7 +237,15 @@ def flag_name(field: str) -> str:
 
 
 def field_range(module, field: dataclasses.Field) -> Range:
-    """The allowed range of one `Config` field (see the module docstring for the lookup order)."""
+    """The allowed range of one `Config` field (see the module docstring for the lookup order).
+
+    Args:
+        module: the experiment module (a module object with `NAME`, `Config`, `compute`, ...).
+        field: a field of the module's `Config` (from `dataclasses.fields`).
+
+    Returns:
+        The field's `Range`.
+    """
     if "range" in field.metadata:
         return field.metadata["range"]
     custom = getattr(module, "RANGES", {})
@@ -223,7 +269,15 @@ def field_range(module, field: dataclasses.Field) -> Range:
 
 
 def validate_config(module, cfg) -> None:
-    """Raise `ConfigError` (naming the flag and its range) unless every field of `cfg` is allowed."""
+    """Raise `ConfigError` (naming the flag and its range) unless every field of `cfg` is allowed.
+
+    Args:
+        module: the experiment module (a module object with `NAME`, `Config`, `compute`, ...).
+        cfg: an instance of the module's `Config`.
+
+    Raises:
+        ConfigError: naming the flag and its allowed range.
+    """
     fields = {f.name: f for f in dataclasses.fields(module.Config)}
     for name, field in fields.items():
         value = getattr(cfg, name)
@@ -251,6 +305,17 @@ def config_from(module, *, full: bool = False, **overrides):
     """The module's `Config`, with `FULL` applied when `full`, then `overrides` (None ignored).
 
     Every field is checked against its range first (`ConfigError` names the flag).
+
+    Args:
+        module: the experiment module (a module object with `NAME`, `Config`, `compute`, ...).
+        full: apply the module's `FULL` overrides first (default False).
+        **overrides: field values to set; None values are ignored.
+
+    Returns:
+        An instance of the module's `Config`.
+
+    Raises:
+        ConfigError: naming the flag, for a value outside its range.
     """
     base = dict(getattr(module, "FULL", {})) if full else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
@@ -324,7 +389,16 @@ class _Heartbeat:
 
 
 class Context:
-    """What `compute` receives: the configuration, a PRNG key, the dtype, sharded sweeps."""
+    """What `compute` receives: the configuration, a PRNG key, the dtype, sharded sweeps.
+
+    Args:
+        cfg: an instance of the module's `Config`.
+        seed: the run's PRNG seed, an int ≥ 0 (keyword-only).
+        dtype: the float dtype of the run (float32 or float64).
+        folder: the experiment's output folder (pieces of sweeps are saved under it).
+        progress: show tqdm progress bars (default True).
+        tag: a name for the run used in piece files (default ``"run"``).
+    """
 
     # Sweeps are split into at least this many pieces so that progress (and resuming) has
     # a useful granularity: the first piece compiles, the rest give the rate and ETA.
@@ -344,12 +418,29 @@ class Context:
         self._heartbeat = None
 
     def asarray(self, x):
+        """`x` as a JAX array in the run's dtype.
+
+        Args:
+            x: array-like.
+
+        Returns:
+            A JAX array of `x` in the run's dtype.
+        """
         import jax.numpy as jnp
 
         return jnp.asarray(x, dtype=self.dtype)
 
     def bar(self, total=None, desc: str = "", **kwargs):
-        """A tqdm progress bar for a loop inside `compute` (silenced by --quiet or TQDM_DISABLE)."""
+        """A tqdm progress bar for a loop inside `compute` (silenced by --quiet or TQDM_DISABLE).
+
+        Args:
+            total: expected number of updates (None: unknown).
+            desc: the bar's label (default ``""``).
+            **kwargs: further `tqdm.tqdm` arguments.
+
+        Returns:
+            A `tqdm.tqdm` bar (use as a context manager).
+        """
         return _io.progress_bar(total, f"{self.label}:{desc}" if desc else self.label,
                                 enabled=self.progress and _is_writer(), **kwargs)
 
@@ -364,6 +455,16 @@ class Context:
 
         Progress: a tqdm bar over the pieces; the first piece computed compiles the program
         and is timed separately, so the rate and ETA are those of compiled pieces.
+
+        Args:
+            name: a name for the sweep, unique within the experiment (names its piece files).
+            fn: a function of a dict of one row of `params` (and `static`) returning a dict of arrays.
+            params: names → arrays sharing their leading length n ≥ 1.
+            chunk: the most rows per piece, an int ≥ 1 (default 256).
+            static: a dict of values passed to every call unmapped (replicated); None (default) for none.
+
+        Returns:
+            A dict of NumPy arrays with leading length n, the stacked outputs of `fn`.
         """
         from .. import sharding
 
@@ -478,7 +579,15 @@ def _load_meta(path: str) -> dict | None:
 def verify_outputs(out_root: str, name: str) -> tuple[dict | None, list[tuple[str, str]]]:
     """(metadata, problems) of `out_root/name`: problems lists (file, reason) for every output
     that is missing or differs from the checksum recorded when it was written. A finished run
-    without checksums (written by an older sumjax) counts as unverifiable."""
+    without checksums (written by an older sumjax) counts as unverifiable.
+
+    Args:
+        out_root: the output folder (one subfolder per experiment).
+        name: the experiment's `NAME` (its subfolder).
+
+    Returns:
+        A pair (metadata or None, problems): problems is a list of (file, reason).
+    """
     p = _paths(out_root, name)
     meta = _load_meta(p["meta"])
     if meta is None or meta.get("status") != "complete":
@@ -501,7 +610,18 @@ def _differences(old: Mapping, new: Mapping) -> list[str]:
 
 def check_existing(module, cfg, out_root: str, *, seed: int = 0, float64: bool = False) -> None:
     """Raise `ConfigMismatch` if `out_root` holds a finished run of `module` with another
-    configuration, seed or dtype (the message names the differing keys)."""
+    configuration, seed or dtype (the message names the differing keys).
+
+    Args:
+        module: the experiment module (a module object with `NAME`, `Config`, `compute`, ...).
+        cfg: an instance of the module's `Config`.
+        out_root: the output folder (one subfolder per experiment).
+        seed: the PRNG seed the run used, an int ≥ 0 (default 0).
+        float64: whether the run is in float64 (default False: float32).
+
+    Raises:
+        ConfigMismatch: naming the differing keys.
+    """
     meta = _load_meta(_paths(out_root, module.NAME)["meta"])
     if not meta or meta.get("status") != "complete":
         return
@@ -535,6 +655,24 @@ def run_experiment(
     run with another configuration raises `ConfigMismatch` unless `force`. A missing
     dependency gives status "unavailable" with the reason (nothing else is written). An
     output folder that cannot be written raises `OutputError` naming the path.
+
+    Args:
+        module: the experiment module (a module object with `NAME`, `Config`, `compute`, ...).
+        cfg: the `Config` to run; None (default) is the module's default `Config()`.
+        out_root: the output folder (default ``"sumjax-out"``).
+        seed: the PRNG seed, an int ≥ 0 (default 0).
+        float64: run in float64 (default False).
+        force: replace a finished run of another configuration (default False).
+        progress: show progress bars (default True).
+        log: a function of one str for log lines; None (default) prints to stderr.
+
+    Returns:
+        The run's metadata dict (``"status"``, versions, device, configuration, wall times, file
+        checksums; ``"skipped": True`` when an existing run was reused).
+
+    Raises:
+        ConfigMismatch: for a finished run of another configuration without `force`.
+        OutputError: naming the path, when the output folder cannot be written.
     """
     import jax
     import matplotlib
@@ -691,6 +829,13 @@ def load_outputs(out_root: str, name: str):
 
     A finished run whose files fail their checksums (or whose data cannot be read) comes
     back with `status` "damaged" and the reason naming the file, and no data.
+
+    Args:
+        out_root: the output folder (one subfolder per experiment).
+        name: the experiment's `NAME` (its subfolder).
+
+    Returns:
+        A pair (metadata or None, data dict of NumPy arrays or None).
     """
     meta, bad = verify_outputs(out_root, name)
     if meta is None or meta.get("status") != "complete":
@@ -762,6 +907,12 @@ def compilation_cache_dir(*, disabled: bool = False) -> str | None:
 
     `SUMJAX_CACHE_DIR` names the folder ("" or "off" turn caching off); unset, the user's
     cache folder: `$XDG_CACHE_HOME/sumjax/jax`, else `~/.cache/sumjax/jax`.
+
+    Args:
+        disabled: return None regardless of the environment (default False).
+
+    Returns:
+        The cache folder (a str), or None when caching is off.
     """
     if disabled:
         return None
@@ -778,6 +929,12 @@ def enable_compilation_cache(path: str | None) -> str | None:
     The thresholds are set so that every program is stored (JAX's defaults skip programs
     that compile in under a second). A folder that cannot be created leaves caching off
     (with a warning) rather than failing the run. Returns the folder used, or None.
+
+    Args:
+        path: the cache folder; None leaves caching off.
+
+    Returns:
+        The folder used (a str), or None.
     """
     if path is None:
         return None
@@ -806,6 +963,15 @@ def experiment_main(module, argv=None, *, prog: str | None = None) -> int:
     Bad flag values, a configuration that differs from the finished run in --out and an
     output folder that cannot be written each give one line naming the flag or path, and
     exit status 2, before anything is computed.
+
+    Args:
+        module: the experiment module (a module object with `NAME`, `Config`, `compute`, ...).
+        argv: the command-line arguments; None (default) is `sys.argv[1:]`.
+        prog: the program name in messages; None (default) is ``sumjax run NAME``.
+
+    Returns:
+        The exit status: 0 on success, 1 when the run failed, 2 for a usage or configuration error
+        or a missing dependency.
     """
     prog = prog or f"sumjax run {module.NAME}"
     parser = OneLineParser(prog=prog, description=f"{module.TITLE}. {module.CAPTION}")
@@ -835,7 +1001,15 @@ def experiment_main(module, argv=None, *, prog: str | None = None) -> int:
 
 
 def config_from_meta(module, meta: dict):
-    """Rebuild the `Config` a finished run used from its metadata (JSON lists -> tuples)."""
+    """Rebuild the `Config` a finished run used from its metadata (JSON lists -> tuples).
+
+    Args:
+        module: the experiment module (a module object with `NAME`, `Config`, `compute`, ...).
+        meta: the run's metadata dict (as returned by `run_experiment` or read from its JSON).
+
+    Returns:
+        An instance of the module's `Config`.
+    """
     fields = {f.name for f in dataclasses.fields(module.Config)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in meta.get("config", {}).items() if k in fields}
     return module.Config(**values)

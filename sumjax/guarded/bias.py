@@ -140,6 +140,19 @@ class BiasSearch(eqx.Module):
     incentive to bias). incentives: A − C(U_t) per start. recentred_min: min coordinate of the found
     outcomes recentred, U^i + U_t − EU (< 0: they leave Δⁿ, the only way the text's penalty can pay);
     recentred_mins: the same per start.
+
+    Attributes:
+        incentive: max over starts of A − C(U_t), shape ().
+        outcomes: the best lottery's outcomes, shape (k, n+1).
+        probs: its probabilities, shape (k,).
+        bias: EU − U_t, shape (n+1,).
+        action_value: its value A, shape ().
+        full_information: C(U_t), shape ().
+        slope: right derivative of A along the found bias, shape ().
+        max_slope: the largest such slope over the tested directions, shape ().
+        incentives: A − C(U_t) per start, shape (s,).
+        recentred_min: min coordinate of the recentred outcomes U^i + U_t − EU, shape ().
+        recentred_mins: the same per start, shape (s,).
     """
 
     incentive: Float[Array, ""]
@@ -257,6 +270,20 @@ def lottery_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], prob
     """Value of the action "U_{t+1} = U^i with probability p_i" under `penalty_kind` (module doc).
 
     "text" equals `action_value`. Exact to rounding for every family whose f is exact.
+
+    Args:
+        u_t: the current weight U_t ∈ Δⁿ, float array of shape (n+1,) (non-negative, summing to 1).
+        outcomes: the lottery's outcomes U^i ∈ Δⁿ, float array of shape (k, n+1).
+        probs: the probabilities p_i ≥ 0 (summing to 1), float array of shape (k,).
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        penalty_kind: ``"text"`` (default), ``"bregman"``, ``"chord"`` or ``"recentred"`` (module docstring).
+
+    Returns:
+        Float scalar array (dtype float64 when `jax_enable_x64` is on (else float32)): the lottery's value A.
+
+    Raises:
+        ValueError: naming the argument, when a weight is off the simplex or a shape is wrong.
     """
     family = as_policy_family(values)
     kind = _check_kind(penalty_kind)
@@ -265,7 +292,16 @@ def lottery_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], prob
 
 
 def full_information_value(u_t: Float[Array, " n1"], values) -> Float[Array, ""]:
-    """C(U_t) = Σ_j U_t,j f(v_j): the best value of any unbiased lottery when f is convex (chord at U_t)."""
+    """C(U_t) = Σ_j U_t,j f(v_j): the best value of any unbiased lottery when f is convex (chord at U_t).
+
+    Args:
+        u_t: the current weight U_t ∈ Δⁿ, float array of shape (n+1,) (non-negative, summing to 1).
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+
+    Returns:
+        Float scalar array (dtype float64 when `jax_enable_x64` is on (else float32)): C(U_t).
+    """
     family = as_policy_family(values)
     return _full_information_jit(family, _weights(u_t, family, "u_t"))
 
@@ -275,6 +311,19 @@ def same_support_value(u_t, outcomes, values) -> float:
 
     Solved exactly (HiGHS linear programme, tolerance ~1e-9) on concrete input; −inf when U_t is not in
     the convex hull of the outcomes (no unbiased lottery has this support).
+
+    Args:
+        u_t: the current weight U_t ∈ Δⁿ, concrete array of shape (n+1,).
+        outcomes: the support U^i ∈ Δⁿ, concrete array of shape (k, n+1).
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+
+    Returns:
+        A Python float: B(O), or −inf when no unbiased lottery has this support.
+
+    References:
+        Huangfu, Q., Hall, J. A. J. (2018) "Parallelizing the dual revised simplex method",
+        Mathematical Programming Computation 10:119–142 (HiGHS, via `scipy.optimize.linprog`).
     """
     from scipy.optimize import linprog
 
@@ -298,6 +347,18 @@ def bias_slope(u_t: Float[Array, " n1"], direction: Float[Array, " n1"], values,
 
     q = `direction` (Σ q = 0; q_j ≥ 0 where U_t,j = 0). Autodiff (forward mode; one-sided at the kink
     of "recentred"). "text": Σ_j q_j [f(v_j) − λ_j] with λ = Σ_j U_t,j V(π_{v_j}).
+
+    Args:
+        u_t: the current weight U_t ∈ Δⁿ, float array of shape (n+1,) (non-negative, summing to 1).
+        direction: the bias direction q, float array of shape (n+1,) with Σ q = 0 and q_j ≥ 0
+            where U_t,j = 0.
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        penalty_kind: ``"text"`` (default), ``"bregman"``, ``"chord"`` or ``"recentred"`` (module docstring).
+
+    Returns:
+        Float scalar array (dtype float64 when `jax_enable_x64` is on (else float32)): dA/dε at ε =
+        0⁺ (> 0: a first-order incentive to bias).
     """
     family = as_policy_family(values)
     kind = _check_kind(penalty_kind)
@@ -321,6 +382,23 @@ def search_bias(u_t: Float[Array, " n1"], values, *, key: PRNGKeyArray, n_outcom
     Adam (optax) from `n_starts` random starts, vmapped; outcomes and probabilities are softmaxes of
     logits, so the search approaches, never reaches, the simplex's boundary. A lower bound on the
     supremum (local ascent); see `BiasSearch` for what is returned.
+
+    Args:
+        u_t: the current weight U_t ∈ Δⁿ, float array of shape (n+1,) (non-negative, summing to 1).
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key (keyword-only).
+        n_outcomes: outcomes per lottery k ≥ 1; None (default) is n + 1.
+        n_starts: random starts s ≥ 1 (default 64).
+        steps: Adam steps per start ≥ 1 (default 300).
+        learning_rate: Adam's step size > 0 (default 0.05).
+        penalty_kind: ``"text"`` (default), ``"bregman"``, ``"chord"`` or ``"recentred"`` (module docstring).
+
+    Returns:
+        A `BiasSearch` (fields described there).
+
+    References:
+        Kingma, D. P., Ba, J. (2015) "Adam: a method for stochastic optimization", ICLR.
     """
     family = as_policy_family(values)
     kind = _check_kind(penalty_kind)

@@ -27,7 +27,14 @@ __all__ = ["DirichletLaw", "SampleLaw", "LawValue", "law_mean", "law_penalty", "
 
 
 class DirichletLaw(eqx.Module):
-    """Dirichlet(α) on Δⁿ, α > 0 of shape (n+1,). α = c·m with c → ∞ concentrates at m."""
+    """Dirichlet(α) on Δⁿ, α > 0 of shape (n+1,). α = c·m with c → ∞ concentrates at m.
+
+    Args:
+        concentration: α > 0, float array of shape (n+1,).
+
+    Raises:
+        ValueError: if α is not positive and finite.
+    """
 
     concentration: Float[Array, " n1"]
 
@@ -41,7 +48,15 @@ class DirichletLaw(eqx.Module):
 
 
 class SampleLaw(eqx.Module):
-    """A law given by atoms (k, n+1) on Δⁿ with weights (k,) summing to 1 (e.g. weighted samples)."""
+    """A law given by atoms (k, n+1) on Δⁿ with weights (k,) summing to 1 (e.g. weighted samples).
+
+    Args:
+        atoms: points of Δⁿ, float array of shape (k, n+1).
+        weights: their probabilities, float array of shape (k,), ≥ 0 and summing to 1.
+
+    Raises:
+        ValueError: if an atom is off the simplex or the weights are not a distribution.
+    """
 
     atoms: Float[Array, "k n1"]
     weights: Float[Array, " k"]
@@ -57,7 +72,12 @@ class SampleLaw(eqx.Module):
 
 
 class LawValue(eqx.Module):
-    """An expectation over a law and its standard error (0 when exact)."""
+    """An expectation over a law and its standard error (0 when exact).
+
+    Attributes:
+        value: the expectation, shape ().
+        std_error: its Monte Carlo standard error √(Var/N) (0 when exact), shape ().
+    """
 
     value: Float[Array, ""]
     std_error: Float[Array, ""]
@@ -141,7 +161,14 @@ def _prepare(u_t, law, values, key, n_samples):
 
 
 def law_mean(law) -> Float[Array, " n1"]:
-    """EU = E_μ[U] (exact: α/Σα for Dirichlet, Σ w_k atom_k for samples)."""
+    """EU = E_μ[U] (exact: α/Σα for Dirichlet, Σ w_k atom_k for samples).
+
+    Args:
+        law: a `DirichletLaw` or a `SampleLaw`.
+
+    Returns:
+        Float array of shape (n+1,): EU ∈ Δⁿ.
+    """
     if not isinstance(law, (DirichletLaw, SampleLaw)):
         raise ValueError(f"argument `law` must be a DirichletLaw or a SampleLaw; got {type(law).__name__}")
     return _mean(law)
@@ -152,6 +179,17 @@ def law_penalty(u_t: Float[Array, " n1"], law, values, *, key: PRNGKeyArray | No
     """Penalty E_μ[V(π_U)]·(U_t − EU) of a continuous law; 0 when EU = U_t (exactly: EU is exact).
 
     Dirichlet: Monte Carlo over `n_samples` reparametrised draws (differentiable in α), error `std_error`.
+
+    Args:
+        u_t: the current weight U_t ∈ Δⁿ, float array of shape (n+1,) (non-negative, summing to 1).
+        law: a `DirichletLaw` or a `SampleLaw` on Δⁿ (n+1 matching `u_t`).
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key; required for `DirichletLaw`, ignored for `SampleLaw` (default None).
+        n_samples: Monte Carlo draws for `DirichletLaw`, an int ≥ 2 (default 4096).
+
+    Returns:
+        A `LawValue` (``value``, ``std_error``, scalars): the penalty.
     """
     family, u, law, key, n = _prepare(u_t, law, values, key, n_samples)
     return _expect_jit(family, u, law, key, n, False)
@@ -163,6 +201,17 @@ def law_action_value(u_t: Float[Array, " n1"], law, values, *, key: PRNGKeyArray
 
     `SampleLaw` equals `action_value(u_t, atoms, weights, values)` exactly; Dirichlet(c·m) → g_m(U_t)
     as c → ∞. Dirichlet: Monte Carlo, unbiased, error `std_error`; differentiable in α and `values`.
+
+    Args:
+        u_t: the current weight U_t ∈ Δⁿ, float array of shape (n+1,) (non-negative, summing to 1).
+        law: a `DirichletLaw` or a `SampleLaw` on Δⁿ (n+1 matching `u_t`).
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key; required for `DirichletLaw`, ignored for `SampleLaw` (default None).
+        n_samples: Monte Carlo draws for `DirichletLaw`, an int ≥ 2 (default 4096).
+
+    Returns:
+        A `LawValue` (``value``, ``std_error``, scalars): the action value.
     """
     family, u, law, key, n = _prepare(u_t, law, values, key, n_samples)
     return _expect_jit(family, u, law, key, n, True)

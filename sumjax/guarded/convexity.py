@@ -38,6 +38,15 @@ class ConvexityReport(eqx.Module):
     `worst` is the largest violation (> 0: the inequality fails by that much; ≤ 0: it holds
     with that margin everywhere sampled; +inf where the family produced NaN), `where` the points at which it occurs (rows named by
     `labels`), `n_violations` how many samples exceed `tol`, `n_checked` how many were tested.
+
+    Attributes:
+        check: name of the check.
+        labels: names of the rows of `where`.
+        worst: the largest violation, shape ().
+        where: the points where it occurs, shape (r, n+1).
+        n_violations: samples with violation > `tol`, int shape ().
+        n_checked: samples tested (static int).
+        tol: the threshold used, shape ().
     """
 
     check: str = eqx.field(static=True)
@@ -54,7 +63,11 @@ class ConvexityReport(eqx.Module):
         return self.worst > self.tol
 
     def summary(self) -> str:
-        """One human-readable line (concrete reports only)."""
+        """One human-readable line (concrete reports only).
+
+        Returns:
+            A one-line string: check name, verdict, worst violation and counts.
+        """
         pts = "; ".join(f"{lab}={jnp.round(p, 4).tolist()}" for lab, p in zip(self.labels, self.where))
         verdict = "VIOLATED" if bool(self.violated) else "holds"
         return (
@@ -121,6 +134,26 @@ def check_supporting_hyperplane(values, key: PRNGKeyArray | None = None, *, n_pa
     Violation = f(w) + ∇f(w)·(w' − w) − f(w'). For a (sub)gradient equal to V(π_w) this is
     g_w(w') − f(w'), i.e. whether π_w beats π_{w'} at judging w' — it catches non-convex f and
     families whose π_w is not the maximiser (e.g. an ascent stopped early).
+
+    Args:
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key for the uniform samples of Δⁿ; required unless `points` is given (default None).
+        n_pairs: number of random pairs (w, w'), an int ≥ 1 (default 1024).
+        points: explicit test points instead of samples: a tuple of two arrays (w, w') of shape
+            (p, n+1) on Δⁿ; None (default) samples them.
+        tol: violation threshold (float scalar); None (default) is √ε·(1 + max|f|) on the sampled points.
+
+    Returns:
+        A `ConvexityReport` (``worst``, ``where`` (rows named by ``labels``), ``n_violations``,
+        ``n_checked``, ``tol``; ``violated`` says whether the inequality fails).
+
+    Raises:
+        ValueError: if neither `key` nor `points` is given, or a count or point is invalid.
+
+    References:
+        Danskin, J. M. (1967) The Theory of Max-Min and its Application to Weapons Allocation
+        Problems, Springer (∇f(w) = V(π_w) for f(w) = max_π w·V(π)).
     """
     family = as_policy_family(values)
     w, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
@@ -179,6 +212,23 @@ def check_jensen(values, key: PRNGKeyArray | None = None, *, n_chords: int = 512
     """f((1−t)w + t w') ≤ (1−t)f(w) + t f(w') on random chords at t = 1/(n_t+1), …, n_t/(n_t+1).
 
     Violation = f on the segment minus the chord; `where` gives w, w' and the worst point.
+
+    Args:
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key for the uniform samples of Δⁿ; required unless `points` is given (default None).
+        n_chords: number of random chords, an int ≥ 1 (default 512).
+        n_t: interior points per chord, an int ≥ 1 (default 9).
+        points: explicit test points instead of samples: a tuple of two arrays (w, w') of shape
+            (p, n+1) on Δⁿ; None (default) samples them.
+        tol: violation threshold (float scalar); None (default) is √ε·(1 + max|f|) on the sampled points.
+
+    Returns:
+        A `ConvexityReport` (``worst``, ``where`` (rows named by ``labels``), ``n_violations``,
+        ``n_checked``, ``tol``; ``violated`` says whether the inequality fails).
+
+    Raises:
+        ValueError: if neither `key` nor `points` is given, or a count or point is invalid.
     """
     family = as_policy_family(values)
     if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 1:
@@ -207,6 +257,22 @@ def check_hessian_psd(values, key: PRNGKeyArray | None = None, *, n_points: int 
 
     For smooth families (soft, weight-dependent with τ > 0). Violation = −λ_min; `tol` defaults
     to √ε·(1 + max|f|) — scale it for very small temperatures (Hessian ~ 1/τ).
+
+    Args:
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key for the uniform samples of Δⁿ; required unless `points` is given (default None).
+        n_points: number of random points, an int ≥ 1 (default 256).
+        points: explicit test points instead of samples: a tuple of one array (w,) of shape (p, n+1)
+            on Δⁿ; None (default) samples them.
+        tol: violation threshold (float scalar); None (default) is √ε·(1 + max|f|) on the sampled points.
+
+    Returns:
+        A `ConvexityReport` (``worst``, ``where`` (rows named by ``labels``), ``n_violations``,
+        ``n_checked``, ``tol``; ``violated`` says whether the inequality fails).
+
+    Raises:
+        ValueError: if neither `key` nor `points` is given, or a count or point is invalid.
     """
     family = as_policy_family(values)
     (w,) = _points(family, key, n_points, points, 1, "n_points")
@@ -228,7 +294,17 @@ def _hessian(family, w, tol):
 
 def forced_update_slope(u_t: Float[Array, "... n1"], w_prime: Float[Array, "... n1"], values) -> Float[Array, "..."]:
     """d/ds g_{w'+s(w'−U_t)}(U_t) at s = 0: how the value of forcing U_{t+1} = w' changes as w'
-    moves away from U_t (autodiff). Equals −(U_t − w')ᵀ∇²f(w')(U_t − w') ≤ 0 for smooth convex f."""
+    moves away from U_t (autodiff). Equals −(U_t − w')ᵀ∇²f(w')(U_t − w') ≤ 0 for smooth convex f.
+
+    Args:
+        u_t: current weights U_t ∈ Δⁿ, float array of shape (..., n+1).
+        w_prime: forced next weights w' ∈ Δⁿ, float array of shape (..., n+1), broadcast with `u_t`.
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+
+    Returns:
+        Float array of the broadcast batch shape (...): the slope (≤ 0 for smooth convex f).
+    """
     family = as_policy_family(values)
     u_t, w_prime = check_weights(u_t, "u_t"), check_weights(w_prime, "w_prime")
     n1 = family.n_utilities
@@ -250,6 +326,22 @@ def check_forced_update(values, key: PRNGKeyArray | None = None, *, n_pairs: int
     """Forcing U_{t+1} = w' is worth g_{w'}(U_t) ≤ f(U_t) (maximal at w' = U_t).
 
     Violation = g_{w'}(U_t) − f(U_t); pairs are (U_t, w').
+
+    Args:
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key for the uniform samples of Δⁿ; required unless `points` is given (default None).
+        n_pairs: number of random pairs (U_t, w'), an int ≥ 1 (default 1024).
+        points: explicit test points instead of samples: a tuple of two arrays (U_t, w') of shape
+            (p, n+1) on Δⁿ; None (default) samples them.
+        tol: violation threshold (float scalar); None (default) is √ε·(1 + max|f|) on the sampled points.
+
+    Returns:
+        A `ConvexityReport` (``worst``, ``where`` (rows named by ``labels``), ``n_violations``,
+        ``n_checked``, ``tol``; ``violated`` says whether the inequality fails).
+
+    Raises:
+        ValueError: if neither `key` nor `points` is given, or a count or point is invalid.
     """
     family = as_policy_family(values)
     u, wp = _points(family, key, n_pairs, points, 2, "n_pairs")
@@ -267,6 +359,22 @@ def check_penalty_gradient(values, key: PRNGKeyArray | None = None, *, n_pairs: 
     """The sign of the penalty gradient: `forced_update_slope(U_t, w')` ≤ 0 for random pairs.
 
     Meaningful for smooth families (the slope is −(U_t − w')ᵀ∇²f(w')(U_t − w')); violation = slope.
+
+    Args:
+        values: the policy family: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+        key: a JAX PRNG key for the uniform samples of Δⁿ; required unless `points` is given (default None).
+        n_pairs: number of random pairs (U_t, w'), an int ≥ 1 (default 256).
+        points: explicit test points instead of samples: a tuple of two arrays (U_t, w') of shape
+            (p, n+1) on Δⁿ; None (default) samples them.
+        tol: violation threshold (float scalar); None (default) is √ε·(1 + max|f|) on the sampled points.
+
+    Returns:
+        A `ConvexityReport` (``worst``, ``where`` (rows named by ``labels``), ``n_violations``,
+        ``n_checked``, ``tol``; ``violated`` says whether the inequality fails).
+
+    Raises:
+        ValueError: if neither `key` nor `points` is given, or a count or point is invalid.
     """
     family = as_policy_family(values)
     u, wp = _points(family, key, n_pairs, points, 2, "n_pairs")

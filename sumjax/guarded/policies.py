@@ -47,22 +47,60 @@ class PolicyFamily(eqx.Module):
 
     @abc.abstractmethod
     def best_policy(self, w: Float[Array, " n1"]) -> PyTree:
-        """π_w in the family's own representation (index, distribution, parameters)."""
+        """π_w in the family's own representation (index, distribution, parameters).
+
+        Args:
+            w: a weight w ∈ Δⁿ, float array of shape (n+1,).
+
+        Returns:
+            π_w in the family's own representation (a pytree).
+        """
 
     @abc.abstractmethod
     def value(self, w: Float[Array, " n1"]) -> Float[Array, " n1"]:
-        """V(π_w), the value vector of the policy chosen for w."""
+        """V(π_w), the value vector of the policy chosen for w.
+
+        Args:
+            w: a weight w ∈ Δⁿ, float array of shape (n+1,).
+
+        Returns:
+            Float array of shape (n+1,): V(π_w).
+        """
 
     @abc.abstractmethod
     def g(self, v: Float[Array, " n1"], w: Float[Array, " n1"]) -> Float[Array, ""]:
-        """g_v(w): the utility w evaluated under π_v."""
+        """g_v(w): the utility w evaluated under π_v.
+
+        Args:
+            v: the weight v ∈ Δⁿ whose policy π_v is used, float array of shape (n+1,).
+            w: the weight w being judged, float array of shape (n+1,).
+
+        Returns:
+            Float scalar array: g_v(w).
+        """
 
     def f(self, w: Float[Array, " n1"]) -> Float[Array, ""]:
-        """f(w) = g_w(w) = max_π w·V(π)."""
+        """f(w) = g_w(w) = max_π w·V(π).
+
+        Args:
+            w: a weight w ∈ Δⁿ, float array of shape (n+1,).
+
+        Returns:
+            Float scalar array: f(w).
+        """
         return self.g(w, w)
 
     def g_difference(self, v, w1, w2) -> Float[Array, ""]:
-        """g_v(w1) − g_v(w2) = V(π_v)·(w1 − w2) for affine g_v (no cancellation between two g's)."""
+        """g_v(w1) − g_v(w2) = V(π_v)·(w1 − w2) for affine g_v (no cancellation between two g's).
+
+        Args:
+            v: the weight v ∈ Δⁿ whose policy π_v is used, float array of shape (n+1,).
+            w1: a weight, float array of shape (n+1,).
+            w2: a weight, float array of shape (n+1,).
+
+        Returns:
+            Float scalar array: g_v(w1) − g_v(w2).
+        """
         return jnp.dot(self.value(v), w1 - w2)
 
 
@@ -159,6 +197,16 @@ class FinitePolicies(_TablePolicies):
     uniform mixture of the maximisers, itself a maximiser among mixed policies, so g_v ≤ f still
     and f = g_w): a valid subgradient. `best_policy` is the first maximising index. Exact up to one
     matrix–vector product's rounding (the tie average adds one division's rounding).
+
+    Args:
+        values: the value vectors V(π), float array of shape (m, n+1), m ≥ 1.
+
+    Raises:
+        ValueError: if `values` is not a finite 2-D array.
+
+    References:
+        Danskin, J. M. (1967) The Theory of Max-Min and its Application to Weapons Allocation
+        Problems, Springer (∇f(w) = V(π_w) for f(w) = max_π w·V(π)).
     """
 
     def __init__(self, values):
@@ -187,6 +235,14 @@ class SoftPolicies(_TablePolicies):
     V̄(π) = Σ_π π(π)·V(π), and ∇f_τ = V̄(π_w) (the softmax-weighted value). Smooth and convex;
     max ≤ f_τ ≤ max + τ·log m, so τ → 0 recovers the finite family (τ = 0 is exactly it).
     Accurate to rounding for every τ ≥ 0, values and gradients finite from τ = 0 to huge τ.
+
+    Args:
+        values: the value vectors V(π), float array of shape (m, n+1), m ≥ 1.
+        temperature: τ ≥ 0, float scalar (array); τ = 0 is `FinitePolicies`.
+
+    References:
+        Danskin, J. M. (1967) The Theory of Max-Min and its Application to Weapons Allocation
+        Problems, Springer (∇f(w) = V(π_w) for f(w) = max_π w·V(π)).
     """
 
     temperature: Float[Array, ""]
@@ -205,7 +261,14 @@ class SoftPolicies(_TablePolicies):
         return self.best_policy(w) @ self.values
 
     def entropy_bonus(self, v) -> Float[Array, ""]:
-        """τ·H(π_v) = f_τ(v) − v·V̄(π_v) (0 at τ = 0)."""
+        """τ·H(π_v) = f_τ(v) − v·V̄(π_v) (0 at τ = 0).
+
+        Args:
+            v: the weight v ∈ Δⁿ whose policy π_v is used, float array of shape (n+1,).
+
+        Returns:
+            Float scalar array: τ·H(π_v) ≥ 0.
+        """
         val, p = self._solve(v)
         return val - jnp.dot(p, self.values @ v)
 
@@ -227,6 +290,11 @@ class WeightDependentPolicies(_TablePolicies):
     g_v is no longer affine, so f need not be convex: each w·V(π; w) = w·values[π] + wᵀ·coupling[π]·w
     is concave along the simplex when the symmetric part of coupling[π] is negative definite on
     the tangent space, convex when it is positive semidefinite (coupling = 0 is `SoftPolicies`).
+
+    Args:
+        values: the value vectors V(π), float array of shape (m, n+1), m ≥ 1.
+        coupling: the weight dependence, float array of shape (m, n+1, n+1).
+        temperature: τ ≥ 0, float scalar (default 0: exact maximisation).
     """
 
     coupling: Float[Array, "m n1 n1"]
@@ -240,7 +308,14 @@ class WeightDependentPolicies(_TablePolicies):
         self.temperature = _check_temperature(temperature)
 
     def table(self, w) -> Float[Array, "m n1"]:
-        """V(π; w) for every policy π, in the world shaped by weight w."""
+        """V(π; w) for every policy π, in the world shaped by weight w.
+
+        Args:
+            w: a weight w ∈ Δⁿ, float array of shape (n+1,).
+
+        Returns:
+            Float array of shape (m, n+1): V(π; w) for every policy.
+        """
         return self.values + jnp.einsum("mjl,l->mj", self.coupling, w)
 
     def _solve(self, w):
@@ -276,6 +351,16 @@ class ParametricPolicies(PolicyFamily):
     convexity checks report it. `value_map` may be a function or an `eqx.Module` (e.g. an MLP;
     its arrays are leaves of this pytree). Use `eqx.filter_jit` (or close over the family) when
     `value_map` is a plain function. Vmap over w to solve for many weights at once.
+
+    Args:
+        value_map: θ ↦ V(θ) ∈ R^{n+1}, a differentiable function or `eqx.Module`.
+        theta0: the starting parameters θ₀ (a pytree of arrays).
+        optimiser: an optax transformation; None (default) is `optax.sgd(0.1)`.
+        steps: optimiser updates per weight, an int ≥ 1 (default 200).
+
+    References:
+        Danskin, J. M. (1967) The Theory of Max-Min and its Application to Weapons Allocation
+        Problems, Springer (∇f(w) = V(π_w) for f(w) = max_π w·V(π)).
     """
 
     value_map: Callable
@@ -301,7 +386,14 @@ class ParametricPolicies(PolicyFamily):
         return jax.eval_shape(self.value_map, self.theta0).shape[0]
 
     def best_policy(self, w) -> PyTree:
-        """θ_w after `steps` optimiser updates on −w·V(θ) (held fixed under differentiation)."""
+        """θ_w after `steps` optimiser updates on −w·V(θ) (held fixed under differentiation).
+
+        Args:
+            w: a weight w ∈ Δⁿ, float array of shape (n+1,).
+
+        Returns:
+            The parameters θ_w (a pytree shaped like `theta0`).
+        """
         loss = lambda theta: -jnp.dot(w, self.value_map(theta))  # noqa: E731
         theta = self.theta0
         state = self.optimiser.init(theta)
@@ -323,7 +415,18 @@ class ParametricPolicies(PolicyFamily):
 
 
 def as_policy_family(values) -> PolicyFamily:
-    """A `PolicyFamily` unchanged; an (m, n+1) array of value vectors as `FinitePolicies`."""
+    """A `PolicyFamily` unchanged; an (m, n+1) array of value vectors as `FinitePolicies`.
+
+    Args:
+        values: a `PolicyFamily`, or an (m, n+1) float array of value vectors
+            (read as `FinitePolicies`).
+
+    Returns:
+        A `PolicyFamily`.
+
+    Raises:
+        ValueError: if an array is not a finite (m, n+1) array.
+    """
     if isinstance(values, PolicyFamily):
         return values
     return FinitePolicies(values)

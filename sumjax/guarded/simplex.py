@@ -31,6 +31,17 @@ def check_weights(w, name: str = "w", *, atol: float | None = None) -> Float[Arr
 
     Raises `ValueError` naming `name` on concrete input; under jit/vmap/grad the check is an
     `equinox.error_if`. Tolerance: 1e-9 (float64) or 1e-6 (float32) per coordinate.
+
+    Args:
+        w: weights, array-like of shape (..., n+1).
+        name: the argument name used in the error message (default ``"w"``).
+        atol: tolerance per coordinate; None (default) is 1e-9 (float64) or 1e-6 (float32).
+
+    Returns:
+        Float array of the shape of `w`: the checked weights.
+
+    Raises:
+        ValueError: naming `name`, if some w is off Δⁿ (concrete input).
     """
     w = jnp.asarray(w)
     if w.ndim == 0:
@@ -64,7 +75,15 @@ def _finite(x, name: str):
 
 
 def vertices(n_utilities: int, dtype=None) -> Float[Array, "n1 n1"]:
-    """The n + 1 vertices of Δⁿ as rows: row j is the pure utility v_j (the identity matrix)."""
+    """The n + 1 vertices of Δⁿ as rows: row j is the pure utility v_j (the identity matrix).
+
+    Args:
+        n_utilities: n + 1, the number of utilities, an int ≥ 1.
+        dtype: floating dtype of the result; None (default) is JAX's default float.
+
+    Returns:
+        Float array of shape (n+1, n+1): the identity matrix.
+    """
     _check_n(n_utilities)
     return jnp.eye(n_utilities, dtype=dtype)
 
@@ -73,6 +92,19 @@ def sample_simplex(key: PRNGKeyArray, n_utilities: int, shape: tuple[int, ...] =
     """Uniform points of Δⁿ (Dirichlet(1, …, 1)), shape `shape + (n_utilities,)`.
 
     Normalised standard exponentials are exactly Dirichlet(1); exact in any float dtype.
+
+    Args:
+        key: a JAX PRNG key.
+        n_utilities: n + 1, the number of utilities, an int ≥ 1.
+        shape: batch shape (default ()).
+        dtype: floating dtype of the result; None (default) is JAX's default float.
+
+    Returns:
+        Float array of shape `shape + (n_utilities,)`: uniform points of Δⁿ.
+
+    References:
+        Devroye, L. (1986) Non-Uniform Random Variate Generation, Springer, ch. XI (Dirichlet via
+        normalised gammas).
     """
     _check_n(n_utilities)
     dtype = jnp.result_type(float) if dtype is None else dtype
@@ -81,7 +113,17 @@ def sample_simplex(key: PRNGKeyArray, n_utilities: int, shape: tuple[int, ...] =
 
 
 def mix(w0: Float[Array, "... n1"], w1: Float[Array, "... n1"], t) -> Float[Array, "... n1"]:
-    """The point (1 − t)·w0 + t·w1 of the segment between two utilities (t broadcasts)."""
+    """The point (1 − t)·w0 + t·w1 of the segment between two utilities (t broadcasts).
+
+    Args:
+        w0: start point(s), float array of shape (..., n+1).
+        w1: end point(s), float array of shape (..., n+1).
+        t: position t (float array or scalar; [0, 1] stays on the segment),
+            broadcast against w0[..., 0].
+
+    Returns:
+        Float array of the broadcast shape (..., n+1): (1 − t)·w0 + t·w1.
+    """
     t = jnp.asarray(t)[..., None]
     return (1 - t) * jnp.asarray(w0) + t * jnp.asarray(w1)
 
@@ -90,6 +132,13 @@ def barycentric_grid(resolution: int, dtype=None) -> Float[Array, "p 3"]:
     """All points (i, j, k)/resolution of Δ² with i + j + k = resolution, for plotting.
 
     Returns ((resolution + 1)(resolution + 2)/2, 3) points, vertices and edges included.
+
+    Args:
+        resolution: grid steps per edge, an int ≥ 1.
+        dtype: floating dtype of the result; None (default) is JAX's default float.
+
+    Returns:
+        Float array of shape ((resolution + 1)(resolution + 2)/2, 3): the grid points.
     """
     if int(resolution) < 1:
         raise ValueError(f"argument `resolution` must be an integer >= 1; got {resolution!r}")
@@ -99,7 +148,14 @@ def barycentric_grid(resolution: int, dtype=None) -> Float[Array, "p 3"]:
 
 
 def to_cartesian(w: Float[Array, "... 3"]) -> Float[Array, "... 2"]:
-    """Map points of Δ² to the plane: v_0 → (0, 0), v_1 → (1, 0), v_2 → (½, √3/2) (equilateral)."""
+    """Map points of Δ² to the plane: v_0 → (0, 0), v_1 → (1, 0), v_2 → (½, √3/2) (equilateral).
+
+    Args:
+        w: points of Δ², float array of shape (..., 3).
+
+    Returns:
+        Float array of shape (..., 2): planar coordinates.
+    """
     w = jnp.asarray(w)
     if w.shape[-1:] != (3,):
         raise ValueError(f"argument `w` must have a last axis of 3 weights (points of the 2-simplex); got shape {w.shape}")
@@ -109,7 +165,14 @@ def to_cartesian(w: Float[Array, "... 3"]) -> Float[Array, "... 2"]:
 
 
 def project_tangent(x: Float[Array, "... n1"]) -> Float[Array, "... n1"]:
-    """Orthogonal projection onto the simplex's tangent space {x : Σ_j x_j = 0}: x − mean(x)."""
+    """Orthogonal projection onto the simplex's tangent space {x : Σ_j x_j = 0}: x − mean(x).
+
+    Args:
+        x: vectors, float array of shape (..., n+1).
+
+    Returns:
+        Float array of the shape of `x` with Σ_j x_j = 0.
+    """
     x = jnp.asarray(x)
     return x - jnp.mean(x, axis=-1, keepdims=True)
 
@@ -118,6 +181,13 @@ def tangent_basis(n_utilities: int, dtype=None) -> Float[Array, "n1 n"]:
     """Orthonormal basis of {x ∈ R^{n+1} : Σ x = 0} as n columns (the Helmert contrasts).
 
     Column j (1 ≤ j ≤ n) is (1, …, 1, −j, 0, …, 0)/√(j(j+1)) with j ones; exact to rounding.
+
+    Args:
+        n_utilities: n + 1, the number of utilities, an int ≥ 1 (≥ 2 for a non-empty basis).
+        dtype: floating dtype of the result; None (default) is JAX's default float.
+
+    Returns:
+        Float array of shape (n+1, n): orthonormal columns.
     """
     _check_n(n_utilities)
     n1 = int(n_utilities)

@@ -86,7 +86,7 @@ def test_vmf_kl_fuzz(kappa, d):
     bad_k = ~(np.isfinite(k) & (k >= 0))
     bad_d = ~(np.isfinite(dd) & (dd >= 2) & (dd <= 1e15))
     if bad_k.any() or bad_d.any():
-        _expect_error(al.vmf_kl, k, dd, ["kappa"] * bad_k.any() + ["d"] * bad_d.any())
+        _expect_error(al.vmf_kl, k, dd, ["kappa"] * bool(bad_k.any()) + ["d"] * bool(bad_d.any()))
         return
     ref, mid = _reference_kl(k, dd)
     for got in _three_ways(al.vmf_kl, k, dd):
@@ -106,8 +106,8 @@ def test_kappa_from_mean_and_required_divergence_fuzz(c, d):
     bad_c = ~(np.isfinite(c) & (c >= 0) & (c < 1))
     bad_d = ~(np.isfinite(dd) & (dd >= 2) & (dd <= 1e15))
     if bad_c.any() or bad_d.any():
-        _expect_error(al.kappa_from_mean, c, dd, ["c"] * bad_c.any() + ["d"] * bad_d.any())
-        _expect_error(al.required_divergence, c, dd, ["c_star"] * bad_c.any() + ["d"] * bad_d.any())
+        _expect_error(al.kappa_from_mean, c, dd, ["c"] * bool(bad_c.any()) + ["d"] * bool(bad_d.any()))
+        _expect_error(al.required_divergence, c, dd, ["c_star"] * bool(bad_c.any()) + ["d"] * bool(bad_d.any()))
         return
     kappas = _three_ways(al.kappa_from_mean, c, dd)
     divs = _three_ways(al.required_divergence, c, dd)
@@ -132,7 +132,7 @@ def test_kappa_from_kl_fuzz(D, d):
     top = np.where(bad_d, np.inf, np.asarray(al.vmf_kl(1e300, np.where(bad_d, 3.0, dd))))
     bad_D = ~(np.isfinite(D) & (D >= 0) & (D <= top))
     if bad_D.any() or bad_d.any():
-        _expect_error(al.kappa_from_kl, D, dd, ["D"] * bad_D.any() + ["d"] * bad_d.any())
+        _expect_error(al.kappa_from_kl, D, dd, ["D"] * bool(bad_D.any()) + ["d"] * bool(bad_d.any()))
         return
     for k in _three_ways(al.kappa_from_kl, D, dd):
         assert np.all(np.isfinite(k)) and np.all(k >= 0)

@@ -1,4 +1,4 @@
-"""The KL-bounded optimal action: the exponential tilt P_k ∝ P·exp(kU) (SPEC §1).
+"""The KL-bounded optimal action: the exponential tilt P_k ∝ P·exp(kU) (docs/model.md, "Worlds, agents, power").
 
 An agent with utility U and power β ≥ 0 replaces P by the P' maximising E_P'[U]
 subject to KL(P'‖P) ≤ β. The optimum is P_k ∝ P·e^{kU} with k ≥ 0 the smallest
@@ -172,8 +172,7 @@ def _linear_pieces(mean, L, u, beta, xp=jnp):
     pos = mant > 0
     e1 = e // 2
     w = xp.ldexp(xp.ldexp(Ltu, -e1), e1 - e)  # max|w| in [½, 1)
-    norm = xp.sqrt(xp.sum(w * w))  # |Lᵀu| / 2^e, in [½, √d)
-    norm = xp.where(pos, norm, 1.0)
+    norm = xp.sqrt(xp.where(pos, xp.sum(w * w), 1.0))  # |Lᵀu|/2^e in [½, √d); double-where: u = 0
     # √2·√β, not √(2β): 2β overflows for β near the float maximum; safe gradient at β = 0
     r = math.sqrt(2.0) * (safe_sqrt(beta) if xp is jnp else np.sqrt(beta))
     k = xp.where(pos, xp.ldexp(xp.ldexp(r / norm, -e1), e1 - e), 0.0)

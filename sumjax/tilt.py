@@ -299,7 +299,9 @@ def _quadratic_power_limit(world: GaussianWorld, utility: QuadraticUtility, xp):
     k_top = xp.minimum(k_top, k_lim)
     t = k_top * lam
     m = k_top * h / (1 + t)
-    return 0.5 * xp.sum(xp.log1p(t) - t / (1 + t) + m * m)
+    top = 0.5 * xp.sum(xp.log1p(t) - t / (1 + t) + m * m)
+    const = xp.all(M == 0) & xp.all(g == 0)  # constant U: any power leaves P unchanged (saturated)
+    return xp.where(const, xp.inf, top)
 
 
 def _check_power(world, utility, beta):

@@ -1,4 +1,4 @@
-"""Agents (utility, power) acting on a world in turn (SPEC §1).
+"""Agents (utility, power) acting on a world in turn (docs/model.md, "Worlds, agents, power").
 
 Each agent tilts the world it is handed with its own power; its KL is measured
 from that world, not from the original one.

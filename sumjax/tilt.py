@@ -1,4 +1,4 @@
-"""The KL-bounded optimal action: the exponential tilt P_k ∝ P·exp(kU) (SPEC §1).
+"""The KL-bounded optimal action: the exponential tilt P_k ∝ P·exp(kU) (docs/model.md, "Worlds, agents, power").
 
 An agent with utility U and power β ≥ 0 replaces P by the P' maximising E_P'[U]
 subject to KL(P'‖P) ≤ β. The optimum is P_k ∝ P·e^{kU} with k ≥ 0 the smallest
@@ -8,6 +8,7 @@ KL(k) = kΛ'(k) − Λ(k) and the gain in expected utility is Λ'(k) − Λ'(0).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import equinox as eqx
@@ -158,23 +159,25 @@ def _tilt_weights(lw, values, beta):
 
 
 def _linear_pieces(mean, L, u, beta, xp=jnp):
-    """(k, new mean, gain) of the linear tilt, computed with Lᵀu rescaled by s = max|Lᵀu|.
+    """(k, new mean, gain, u ≠ 0) of the linear tilt, with Lᵀu rescaled by s = 2^e ≥ max|Lᵀu|.
 
     U → U/s leaves P' unchanged (k → k·s), so with w = Lᵀu/s: k = √(2β)/(s|w|),
     Δμ = √(2β)·Lw/|w|, gain = √(2β)·s|w| — no overflow of uᵀΣu for any representable u
     (|u| up to the float maximum) and exact KL = β.
     """
     Ltu = L.T @ u
-    s = xp.max(xp.abs(Ltu))
-    pos = s > 0
-    w = Ltu / xp.where(pos, s, 1.0)
-    norm = xp.sqrt(xp.sum(w * w))  # in [1, √d] where pos
-    norm = xp.where(pos, norm, 1.0)
+    # w = Ltu/2^e with 2^e ≥ max|Ltu| > 2^(e−1), scaled by two normal powers of two: XLA divides
+    # by multiplying with a reciprocal, which flushes to 0 for |Ltu| near the float maximum.
+    mant, e = xp.frexp(xp.max(xp.abs(Ltu)))
+    pos = mant > 0
+    e1 = e // 2
+    w = xp.ldexp(xp.ldexp(Ltu, -e1), e1 - e)  # max|w| in [½, 1)
+    norm = xp.sqrt(xp.where(pos, xp.sum(w * w), 1.0))  # |Lᵀu|/2^e in [½, √d); double-where: u = 0
     # √2·√β, not √(2β): 2β overflows for β near the float maximum; safe gradient at β = 0
-    r = np.sqrt(2.0) * (safe_sqrt(beta) if xp is jnp else np.sqrt(beta))
-    k = xp.where(pos, (r / norm) / xp.where(pos, s, 1.0), 0.0)
+    r = math.sqrt(2.0) * (safe_sqrt(beta) if xp is jnp else np.sqrt(beta))
+    k = xp.where(pos, xp.ldexp(xp.ldexp(r / norm, -e1), e1 - e), 0.0)
     new_mean = mean + xp.where(pos, r / norm, 0.0) * (L @ w)
-    gain = xp.where(pos, r * norm * s, 0.0)
+    gain = xp.where(pos, xp.ldexp(xp.ldexp(r * norm, e1), e - e1), 0.0)
     return k, new_mean, gain, pos
 
 
@@ -296,7 +299,9 @@ def _quadratic_power_limit(world: GaussianWorld, utility: QuadraticUtility, xp):
     k_top = xp.minimum(k_top, k_lim)
     t = k_top * lam
     m = k_top * h / (1 + t)
-    return 0.5 * xp.sum(xp.log1p(t) - t / (1 + t) + m * m)
+    top = 0.5 * xp.sum(xp.log1p(t) - t / (1 + t) + m * m)
+    const = xp.all(M == 0) & xp.all(g == 0)  # constant U: any power leaves P unchanged (saturated)
+    return xp.where(const, xp.inf, top)
 
 
 def _check_power(world, utility, beta):

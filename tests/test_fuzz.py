@@ -79,14 +79,14 @@ def _expect_error(fn, x, d, names):
             jax.block_until_ready(g(jnp.asarray(x), jnp.asarray(d)))
 
 
-@settings(max_examples=12)
+@settings(max_examples=10)
 @given(st.lists(st.one_of(_kappa_ok, _bad), min_size=N, max_size=N), st.lists(st.one_of(_d_ok, _d_bad), min_size=N, max_size=N))
 def test_vmf_kl_fuzz(kappa, d):
     k, dd = np.array(kappa), np.array(d)
     bad_k = ~(np.isfinite(k) & (k >= 0))
     bad_d = ~(np.isfinite(dd) & (dd >= 2) & (dd <= 1e15))
     if bad_k.any() or bad_d.any():
-        _expect_error(al.vmf_kl, k, dd, ["kappa"] * bad_k.any() + ["d"] * bad_d.any())
+        _expect_error(al.vmf_kl, k, dd, ["kappa"] * bool(bad_k.any()) + ["d"] * bool(bad_d.any()))
         return
     ref, mid = _reference_kl(k, dd)
     for got in _three_ways(al.vmf_kl, k, dd):
@@ -96,7 +96,7 @@ def test_vmf_kl_fuzz(kappa, d):
         np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-11, atol=1e-300)
 
 
-@settings(max_examples=12)
+@settings(max_examples=10)
 @given(
     st.lists(st.one_of(st.sampled_from([0.0, 1e-12, 0.5, 0.99, 0.999999]), st.floats(0.0, 0.999), _bad, st.just(1.0)), min_size=N, max_size=N),
     st.lists(st.one_of(st.sampled_from([2.0, 3.0, 1e6]), st.floats(2.0, 1e6), _d_bad), min_size=N, max_size=N),
@@ -106,8 +106,8 @@ def test_kappa_from_mean_and_required_divergence_fuzz(c, d):
     bad_c = ~(np.isfinite(c) & (c >= 0) & (c < 1))
     bad_d = ~(np.isfinite(dd) & (dd >= 2) & (dd <= 1e15))
     if bad_c.any() or bad_d.any():
-        _expect_error(al.kappa_from_mean, c, dd, ["c"] * bad_c.any() + ["d"] * bad_d.any())
-        _expect_error(al.required_divergence, c, dd, ["c_star"] * bad_c.any() + ["d"] * bad_d.any())
+        _expect_error(al.kappa_from_mean, c, dd, ["c"] * bool(bad_c.any()) + ["d"] * bool(bad_d.any()))
+        _expect_error(al.required_divergence, c, dd, ["c_star"] * bool(bad_c.any()) + ["d"] * bool(bad_d.any()))
         return
     kappas = _three_ways(al.kappa_from_mean, c, dd)
     divs = _three_ways(al.required_divergence, c, dd)
@@ -121,7 +121,7 @@ def test_kappa_from_mean_and_required_divergence_fuzz(c, d):
         np.testing.assert_allclose(D[moderate | ~mid], ref[moderate | ~mid], rtol=1e-10, atol=1e-300)
 
 
-@settings(max_examples=12)
+@settings(max_examples=10)
 @given(
     st.lists(st.one_of(st.sampled_from([0.0, 1e-300, 1e-9, 1.0, 30.0, 3000.0]), st.floats(0.0, 50.0), _bad, st.just(1e300)), min_size=N, max_size=N),
     st.lists(st.one_of(st.sampled_from([2.0, 10.0, 1e6]), st.floats(2.0, 1e6), _d_bad), min_size=N, max_size=N),
@@ -132,7 +132,7 @@ def test_kappa_from_kl_fuzz(D, d):
     top = np.where(bad_d, np.inf, np.asarray(al.vmf_kl(1e300, np.where(bad_d, 3.0, dd))))
     bad_D = ~(np.isfinite(D) & (D >= 0) & (D <= top))
     if bad_D.any() or bad_d.any():
-        _expect_error(al.kappa_from_kl, D, dd, ["D"] * bad_D.any() + ["d"] * bad_d.any())
+        _expect_error(al.kappa_from_kl, D, dd, ["D"] * bool(bad_D.any()) + ["d"] * bool(bad_d.any()))
         return
     for k in _three_ways(al.kappa_from_kl, D, dd):
         assert np.all(np.isfinite(k)) and np.all(k >= 0)
@@ -263,14 +263,19 @@ def test_clear_errors(call, names):
 
 
 def test_python_lists_accepted():
-    np.testing.assert_allclose(np.asarray(al.vmf_mean([1.0, 2.0], 3)), np.asarray(al.vmf_mean(np.array([1.0, 2.0]), 3.0)))
-    np.testing.assert_allclose(np.asarray(al.vmf_kl([1.0], [3.0])), np.asarray(al.vmf_kl_quadrature(1.0, 3.0))[None], rtol=1e-13)
-    k = np.asarray(al.kappa_from_kl([0.5, 1.0], 3))
-    np.testing.assert_allclose(np.asarray(al.vmf_kl_quadrature(k, 3.0)), [0.5, 1.0], rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(al.kappa_from_mean([0.5], [3])), np.asarray(al.kappa_from_mean(0.5, 3.0))[None])
+    # 4-element lists: the shapes the fuzz above has compiled already
+    x, d = [0.5, 1.0, 2.0, 3.0], [3, 3, 10, 10]
+    ref, _ = _reference_kl(np.array(x), np.array(d, float))
+    np.testing.assert_allclose(np.asarray(al.vmf_kl(x, d)), ref, rtol=1e-12)
+    k = np.asarray(al.kappa_from_kl(x, d))
+    np.testing.assert_allclose(_reference_kl(k, np.array(d, float))[0], x, rtol=1e-12)
+    c = [0.1, 0.2, 0.3, 0.4]
+    np.testing.assert_allclose(np.asarray(al.kappa_from_mean(c, d)), np.asarray(al.kappa_from_mean(np.array(c), np.array(d, float))))
+    np.testing.assert_allclose(np.asarray(al.vmf_mean(x, d)), np.asarray(al.vmf_mean(np.array(x), np.array(d, float))))
     w = sj.GaussianWorld.from_covariance([0.0, 1.0], [[4.0, 0.0], [0.0, 1.0]])
     np.testing.assert_allclose(np.asarray(w.chol), [[2.0, 0.0], [0.0, 1.0]])
     np.testing.assert_allclose(np.asarray(sj.DiscreteWorld.from_probs([0.25, 0.75]).probs), [0.25, 0.75])
     r = sj.tilt(sj.DiscreteWorld.from_logits([0.0, 0.0]), sj.TabularUtility([0.0, 1.0]), [0.01, 0.02])
-    assert r.kl.shape == (2,)
-    np.testing.assert_allclose(np.asarray(r.kl), [0.01, 0.02], rtol=1e-12)
+    # independent: KL of the returned weights, in NumPy
+    p = np.asarray(r.world.probs)
+    np.testing.assert_allclose(np.sum(p * np.log(p / 0.5), axis=-1), [0.01, 0.02], rtol=1e-10)

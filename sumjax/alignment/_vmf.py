@@ -70,11 +70,25 @@ def _log_mgf_raw(kappa, d):
 _U_TOL = 2.0  # stop when a step moves log κ by ≤ 2 eps (κ to ~2 ulp)
 
 
+@jax.custom_jvp
+def _logit(R, C):
+    """log R − log C for C = 1 − R (C passed in for its relative accuracy as R → 1)."""
+    return jnp.log(R) - jnp.log(C)
+
+
+@_logit.defjvp
+def _logit_jvp(primals, tangents):
+    # d logit = dR·(1/R + 1/C) since dC = −dR: the Newton loop then differentiates R only.
+    R, C = primals
+    dR, _ = tangents
+    return _logit(R, C), dR * (1.0 / R + 1.0 / C)
+
+
 def _logit_mean_residual(u, params):
     """log A_d(e^u) − log(1 − A_d(e^u)) − logit c: increasing in u, slope ~1 at both ends."""
     c, d = params
     R, C, _, _ = vmf_core(jnp.exp(u), 0.5 * d - 1.0)
-    return jnp.log(R) - jnp.log(C) - (jnp.log(c) - jnp.log1p(-c))
+    return _logit(R, C) - (jnp.log(c) - jnp.log1p(-c))
 
 
 def _mean_equation(kappa, d):

@@ -1,4 +1,4 @@
-"""f_t, g_v, π_w, the bias penalty and the value of an action (SPEC §4, the guarded-learning text).
+"""f_t, g_v, π_w, the bias penalty and the value of an action (docs/model.md, "Guarded learning").
 
 `values` is everywhere either an (m, n+1) array of policy value vectors (read as
 `FinitePolicies`) or any `PolicyFamily` pytree. Weights are points of Δⁿ on the last axis;

@@ -1,7 +1,7 @@
 """GPU-sized sweeps of the seven scenarios (≥ 10⁶ scenario points each, d up to 10⁶), sharded over every device.
 
     python experiments/scenario_sweeps.py --out sweeps/ [--scenarios sandbox,growth] [--points 1000000]
-        [--max-rounds 512] [--chunk 65536] [--float64]
+        [--max-rounds N] [--chunk 65536] [--float64]
 
 Each scenario's grid crosses its own parameters with d ∈ [10, 10⁶] (log-spaced) and β_A/β_H; the powers
 scale with d (β_H = d/50) so that every run needs O(50) rounds whatever d (the default reading is
@@ -22,6 +22,9 @@ import time
 import numpy as np
 
 GRIDS = ("sandbox", "repeats", "growth", "deception", "left_turn", "goodharting", "fragility")
+# Rounds the grids need (measured at small size: a turn to d₂ = 100·d₁ needs thousands). The scan always runs
+# all of them (frozen after alignment), so the cost per point is proportional to this.
+ROUNDS = {"sandbox": 1024, "left_turn": 4096}
 
 
 def grid(name: str, points: int):
@@ -83,12 +86,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="scenario-sweeps")
     ap.add_argument("--scenarios", default=",".join(GRIDS))
     ap.add_argument("--points", type=int, default=1_000_000)
-    ap.add_argument("--max-rounds", type=int, default=512)
+    ap.add_argument("--max-rounds", type=int, default=None, help="default 512 (1024 sandbox, 4096 left_turn)")
     ap.add_argument("--chunk", type=int, default=65536)
     ap.add_argument("--float64", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    if args.points < 1 or args.max_rounds < 1 or args.chunk < 1:
+    if args.points < 1 or (args.max_rounds is not None and args.max_rounds < 1) or args.chunk < 1:
         raise ValueError("arguments `--points`, `--max-rounds`, `--chunk` must be positive")
     import jax
 
@@ -101,11 +104,12 @@ def main(argv=None) -> int:
         dtype = jnp.float64 if args.float64 else jnp.float32
         for name in args.scenarios.split(","):
             rows, axes = grid(name, args.points)
+            max_rounds = args.max_rounds or ROUNDS.get(name, 512)
             folder = os.path.join(args.out, name)
             os.makedirs(folder, exist_ok=True)
             ctx = Context(None, seed=0, dtype=dtype, folder=folder, progress=not args.quiet,
-                          tag=f"{args.points}-{args.max_rounds}-{np.dtype(dtype).name}")
-            static = {"max_rounds": np.zeros(args.max_rounds, np.dtype(dtype))}
+                          tag=f"{args.points}-{max_rounds}-{np.dtype(dtype).name}")
+            static = {"max_rounds": np.zeros(max_rounds, np.dtype(dtype))}
             t0 = time.perf_counter()
             out = ctx.sweep(name, _point, {k: v.astype(np.dtype(dtype)) for k, v in rows.items()}, chunk=args.chunk,
                             static=static)
@@ -116,7 +120,7 @@ def main(argv=None) -> int:
             _io.save_npz(os.path.join(folder, f"{name}.npz"), data)
             bad = int(np.sum(out["aligned"] <= 0))
             print(f"{name}: {out['H'].size} points in {wall:.1f}s on {jax.device_count()} device(s); "
-                  f"{bad} did not align within --max-rounds {args.max_rounds}", flush=True)
+                  f"{bad} did not align within --max-rounds {max_rounds}", flush=True)
     return 0
 
 

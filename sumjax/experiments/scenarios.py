@@ -219,8 +219,9 @@ def deception_verdict(rho, H):
 
 
 def monotone_increasing(x, tol=0.0):
+    """Non-decreasing (within `tol`)."""
     x = np.asarray(x, float)
-    return bool(np.all(np.diff(x) > -tol))
+    return bool(np.all(np.diff(x) >= -tol))
 
 
 def relative_spread(x):

@@ -91,3 +91,7 @@ def test_sensitivity_verdicts():
             data[f"fd_ref.{k}"] = np.array([v * (1.0 if text_wins else 1.5)])
         cl = SS.claims(data, cfg)
         assert [c.verdict for c in cl] == ([HOLDS, HOLDS] if text_wins else [FAILS, FAILS])
+
+
+def test_monotone_counts_ties_as_non_decreasing():
+    assert SC.monotone_increasing([0, 0, 1]) and not SC.monotone_increasing([0, 1, 0.5])

@@ -37,7 +37,7 @@ stops short.
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -48,6 +48,8 @@ from jaxtyping import Array, Bool, Float
 from ..._numerics import safe_sqrt
 from ..._validate import check_range, ensure, is_traced
 from .. import _vmf
+from .._bessel import vmf_core
+from .._vmf import _kl_from_core
 from ..readings import DEFAULT_READING, Reading
 from ._information import mutual_information as _mutual_information
 
@@ -198,16 +200,20 @@ def _simulate(e: Effects, c_star, d, beta_a, beta_h, cap, reading, rectify, max_
     p_star = reading.progress_norm(_vmf.required_divergence(c_star, d0))  # as total_harm computes it
     ux_s, uy_s = safe_sqrt(e.coverage), safe_sqrt(1.0 - e.coverage)  # sandbox direction e_S in the (h, e) plane
 
-    def law(kappa, cos_t, sin_t, dd):
-        """(E[c], F): vMF(h, κ) uses the reading's functional; a rotated law needs F = 1 − E[c]."""
-        A = _vmf.mean(kappa, dd)
-        comp = _vmf.mean_complement(kappa, dd)
+    def law(kappa, cos_t, sin_t, dd, k_u=None):
+        """(E[c], F, KL_d(k_u)): vMF(h, κ) uses the reading's functional; a rotated law needs F = 1 − E[c].
+        One `vmf_core` call for both κ and k_u (each call site costs compile time in the scanned loop)."""
+        ks = jnp.stack([kappa, kappa if k_u is None else k_u])
+        nu = 0.5 * dd - 1.0
+        R, Cc, L, Lc = vmf_core(ks, nu)
+        A, comp = R[0], Cc[0]
+        kl_u = _kl_from_core(ks[1], nu, R[1], Cc[1], L[1], Lc[1])
         rotated = sin_t != 0
         Fv = comp + A * sin_t * sin_t / (1.0 + cos_t) if linear_F else F(kappa, dd)  # 1 − cos θ without cancellation
         if not linear_F:
             Fv = eqx.error_if(Fv, rotated, f"the law of a left the human direction (sandbox or sharp left turn): "
                                            f"only the 'one_minus_cosine' functional is supported; got {reading.functional!r}")
-        return A * cos_t, Fv
+        return A * cos_t, Fv, kl_u
 
     def aligned_now(s: LoopState, mean):
         straight = (s.sin_t == 0) & (s.d == d0)
@@ -218,20 +224,23 @@ def _simulate(e: Effects, c_star, d, beta_a, beta_h, cap, reading, rectify, max_
         at = (n == e.turn_round) & (d2 > s.d) & ~s.done
         cos_p = jnp.sqrt(s.d / d2)
         sin_p = safe_sqrt((d2 - s.d) / d2)
-        prog = reading.progress_norm(_vmf.kl(s.kappa, d2))
+        # after a turn the law is off h (sin θ > 0): the carried progress is no longer used (the stop test
+        # uses E[c]), so it is not recomputed in the new dimension
         cos_t = s.cos_t * cos_p - s.sin_t * sin_p
         sin_t = s.sin_t * cos_p + s.cos_t * sin_p
         w = lambda new, old: jnp.where(at, new, old)  # noqa: E731
-        return s._replace(prog=w(prog, s.prog), cos_t=w(cos_t, s.cos_t), sin_t=w(sin_t, s.sin_t), d=w(d2, s.d),
-                          prog_b=w(prog, s.prog_b))
+        return s._replace(cos_t=w(cos_t, s.cos_t), sin_t=w(sin_t, s.sin_t), d=w(d2, s.d))
 
     def round_fn(s: LoopState, n):
         s = turn(n, s)
-        mean, Fv = law(s.kappa, s.cos_t, s.sin_t, s.d)
+        sandbox = n < e.sandbox_rounds
+        ux = jnp.where(sandbox, ux_s, one)
+        uy = jnp.where(sandbox, uy_s, zero)
+        k_u = jnp.maximum(s.kappa * (s.cos_t * ux + s.sin_t * uy), 0.0)
+        mean, Fv, kl_u = law(s.kappa, s.cos_t, s.sin_t, s.d, k_u)
         done = s.done | aligned_now(s, mean)
         active = ~done
         ba = _beta_a(e, jnp.where(done, zero, n), beta_a)  # schedules never see rounds past the end
-        sandbox = n < e.sandbox_rounds
         T = reading.harm_scale(ba, beta_h, rectify)
         weight = (1.0 - e.rho) * (1.0 + e.repeat_harm * (e.repeats - 1.0))
         h = jnp.where(active & ~sandbox, weight * T * (Fv + e.lam * safe_sqrt(0.5 * ba)), zero)
@@ -245,16 +254,13 @@ def _simulate(e: Effects, c_star, d, beta_a, beta_h, cap, reading, rectify, max_
         delta_b = jnp.where(sandbox, e.beta_s, delta)
         # The round tilts the law along u (h, or e_S in the sandbox) by exp(t·u·a), with t such that the
         # component k·u gains the round's credit as the text's loop would: P_u ← P_u + progress(δ).
-        ux = jnp.where(sandbox, ux_s, one)
-        uy = jnp.where(sandbox, uy_s, zero)
         straight = (s.sin_t == 0) & (uy == 0)  # the text's loop: k ∥ h ∥ u, P_u is the carried progress
-        k_u = s.kappa * (s.cos_t * ux + s.sin_t * uy)
-        p_u = jnp.where(straight, s.prog, reading.progress_norm(_vmf.kl(jnp.maximum(k_u, 0.0), s.d)))
+        p_u = jnp.where(straight, s.prog, reading.progress_norm(kl_u))
         p_u = p_u + reading.progress_norm(delta_true)
         k_u_new = _vmf.kappa_from_kl(_divergence(reading, p_u), s.d)
         kappa, cos_t, sin_t = _tilt(s.kappa, s.cos_t, s.sin_t, k_u_new - k_u, ux, uy)
         kappa = jnp.where(straight, k_u_new, kappa)  # exact on the text's path
-        prog = jnp.where(straight, p_u, reading.progress_norm(_vmf.kl(kappa, s.d)))
+        prog = jnp.where(straight, p_u, s.prog)  # off the straight path P is not used (the stop test uses E[c])
         prog_b = s.prog_b + reading.progress_norm(delta_b)
         keep = lambda old, new: jnp.where(done, old, new)  # noqa: E731 - frozen once aligned
         new = LoopState(keep(s.prog, prog), keep(s.kappa, kappa), keep(s.cos_t, cos_t), keep(s.sin_t, sin_t), s.d,
@@ -263,13 +269,15 @@ def _simulate(e: Effects, c_star, d, beta_a, beta_h, cap, reading, rectify, max_
 
     init = LoopState(zero, zero, one, zero, d0, zero, jnp.zeros((), bool), zero, zero)
     final, (harm, mean) = jax.lax.scan(round_fn, init, jnp.arange(max_rounds, dtype=dt))
-    final_mean, Fend = law(final.kappa, final.cos_t, final.sin_t, final.d)
+    final_mean, Fend, D_end = law(final.kappa, final.cos_t, final.sin_t, final.d)
+    straight_end = (final.sin_t == 0) & (final.d == d0)
+    D_end = jnp.where(straight_end, _divergence(reading, final.prog), D_end)
     aligned = final.done | aligned_now(final, final_mean)
     believed = _divergence(reading, final.prog_b)
     ba_end = _beta_a(e, jnp.where(aligned, final.rounds, zero), beta_a)
     T_end = reading.harm_scale(ba_end, beta_h, rectify)
     deploy = e.deployment * T_end * (Fend + e.lam * safe_sqrt(0.5 * ba_end))
-    return ScenarioResult(final.H + deploy, final.H, deploy, final.rounds, final_mean, _divergence(reading, final.prog), believed,
+    return ScenarioResult(final.H + deploy, final.H, deploy, final.rounds, final_mean, D_end, believed,
                           aligned, harm, mean)
 
 

@@ -1,4 +1,4 @@
-"""The SUM alignment toy model (SPEC §2–3): the cosine law, its von Mises–Fisher tilt,
+"""The SUM alignment toy model (docs/model.md §2–§3): the cosine law, its von Mises–Fisher tilt,
 the training loop, total harm, Monte Carlo, and scaling with AI scale ξ."""
 
 from .cosine import *  # noqa: F401,F403

@@ -1,6 +1,6 @@
 """SUM, fifth figure: harm against AI scale ξ, linear and log axes, with its three phases.
 
-Reconstructed (SPEC §3): d(ξ) = d₀ + d₁·log ξ, β_A(ξ) = β₀·ξ^α, β_H fixed, ξ = e^{g t}.
+Reconstructed (docs/model.md §3): d(ξ) = d₀ + d₁·log ξ, β_A(ξ) = β₀·ξ^α, β_H fixed, ξ = e^{g t}.
 H(t) is the rectified total harm (`harm_vs_time`); its local log-slope σ = d log H/dt by
 autodiff (`harm_log_slope`) and by finite differences (`scaling_phases`), which labels lag /
 catch-up / exponential from the computed slope. The late slope is compared with

@@ -1,4 +1,4 @@
-"""Guarded learning (SPEC §4): value-uncertain agents, the convex function f_t on the
+"""Guarded learning (docs/model.md §4): value-uncertain agents, the convex function f_t on the
 simplex, and the penalty that removes the incentive to bias value updates."""
 
 from .simplex import *  # noqa: F401,F403

@@ -1,5 +1,5 @@
 """f_t, g_v, the bias penalty and the value of an action: every fact of the guarded-learning text
-(SPEC §4), each checked against an independent numpy computation or a number worked by hand."""
+(docs/model.md §4.4), each checked against an independent numpy computation or a number worked by hand."""
 
 import time
 

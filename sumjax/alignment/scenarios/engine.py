@@ -127,9 +127,25 @@ class Scenario(eqx.Module):
     `validate(d)` returns a copy whose parameters passed the range checks."""
 
     def effects(self) -> Effects:
+        """The `Effects` this scenario switches on (all off for the base class).
+
+        Returns:
+            An `Effects`.
+        """
         return neutral_effects()
 
     def validate(self, d) -> "Scenario":
+        """A copy whose fields passed their range checks for dimension `d`.
+
+        Args:
+            d: the run's dimension d ≥ 2.
+
+        Returns:
+            The checked scenario (the same one when there is nothing to check).
+
+        Raises:
+            ValueError: naming the field out of range (eagerly; `equinox.error_if` under a trace).
+        """
         return self
 
 
@@ -184,7 +200,18 @@ class ScenarioResult(eqx.Module):
 
 
 def functional_expectation(reading: Reading):
-    """F(κ, d) of the reading's harm functional for the law vMF(h, κ)."""
+    """F(κ, d) of the reading's harm functional for the law vMF(h, κ).
+
+    Args:
+        reading: a `Reading`; its functional is a name in `sumjax.alignment.harm` or a
+            `HarmFunctional` with an ``expectation``.
+
+    Returns:
+        The function (κ, d) ↦ E_{vMF(h, κ)}[F] (`_vmf.mean_complement` for 1 − c).
+
+    Raises:
+        ValueError: naming `reading` if its functional has no expectation the engine knows.
+    """
     name = reading.functional
     if name == "one_minus_cosine":
         return _vmf.mean_complement

@@ -24,10 +24,10 @@ class Agent(eqx.Module):
 
     Args:
         utility: any utility `tilt` accepts for the worlds the agent will act on.
-        power: β ≥ 0 in nats, a float scalar (finite or +inf is refused by `tilt`).
+        power: β ≥ 0 in nats, a float scalar.
 
     Raises:
-        ValueError: naming `power` if it is negative or NaN.
+        ValueError: naming `power` if it is out of range.
     """
 
     utility: Any

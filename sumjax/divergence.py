@@ -57,7 +57,7 @@ def kl(p, q) -> Float[Array, ""]:
     Gaussian–Gaussian: closed form through Cholesky factors (exact; relative error ~eps·d/KL
     from the cancellation in tr − d − log det, so ~1e-16/KL in float64, ~1e-7/KL in float32).
     Discrete–Discrete: over the same n states (+inf when q = 0 < p). Particle–Particle:
-    weights on the SAME samples (checked). Kullback & Leibler (1951); Cover & Thomas (2006) §8.5.
+    weights on the SAME samples (checked). Kullback & Leibler (1951); Cover & Thomas (2006).
 
     Args:
         p: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld`.
@@ -164,7 +164,7 @@ def entropy(world, intrinsic=None) -> Float[Array, ""]:
 
     With Q ∝ e^s, S[P] = log Σ e^s − KL(P‖Q). Discrete: over the states; particle: over the
     particles (the weights' entropy); Gaussian: differential entropy ½ log det(2πeΣ)
-    (no intrinsic entropies). Exact up to rounding. Cover & Thomas (2006) §2.1, §8.4.
+    (no intrinsic entropies). Exact up to rounding. Cover & Thomas (2006).
 
     Args:
         world: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld` P.

@@ -421,8 +421,7 @@ def tilt_kl(world: AbstractWorld, utility, multiplier) -> Float[Array, "..."]:
 
     KL(k) = kΛ'(k) − Λ(k) with Λ(k) = log E_P[e^{kU}]; ½k²uᵀΣu for a Gaussian world and a
     linear utility (exact), the closed Gaussian KL for a quadratic one, log-sum-exp on
-    weighted states. Accurate to a few ulp relative where the result is representable
-    (the same kernels as `tilt`).
+    weighted states (the kernels `tilt` solves with; its accuracy statement applies).
 
     Args:
         world: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld` P.

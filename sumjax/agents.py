@@ -20,7 +20,15 @@ __all__ = ["Agent", "act_in_turn"]
 
 
 class Agent(eqx.Module):
-    """An agent: a utility U and a power β ≥ 0 (its KL budget per action)."""
+    """An agent: a utility U and a power β ≥ 0 (its KL budget per action).
+
+    Args:
+        utility: any utility `tilt` accepts for the worlds the agent will act on.
+        power: β ≥ 0 in nats, a float scalar.
+
+    Raises:
+        ValueError: naming `power` if it is out of range.
+    """
 
     utility: Any
     power: Float[Array, ""]
@@ -37,9 +45,20 @@ class Agent(eqx.Module):
 def act_in_turn(world, agents: Sequence[Agent]) -> tuple[Any, list[TiltResult]]:
     """Agents act one after another: world_{i+1} = tilt(world_i, U_i, β_i).
 
-    Returns the final world and the per-agent `TiltResult`s (result i's `kl` is
-    KL(world_{i+1}‖world_i)). Agents may have different utility types, so the
-    loop is a Python loop (unrolled under jit).
+    Agents may have different utility types, so the loop is a Python loop (unrolled
+    under jit). Each step has the accuracy of `tilt`.
+
+    Args:
+        world: the initial world (`GaussianWorld`, `DiscreteWorld` or `ParticleWorld`).
+        agents: a sequence of `Agent`s (or one `Agent`), acting in order.
+
+    Returns:
+        (final world, list of per-agent `TiltResult`s); result i's `kl` is
+        KL(world_{i+1}‖world_i).
+
+    Raises:
+        TypeError: naming the index of an entry of `agents` that is not an `Agent`.
+        ValueError: as `tilt`, for a power or utility that does not fit the world.
     """
     if isinstance(agents, Agent):
         agents = [agents]

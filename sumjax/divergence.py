@@ -1,5 +1,14 @@
 """KL divergence, expected utility, entropy with intrinsic entropies (SUM Appendix 1),
-and the amount of optimisation (SUM Appendix 2)."""
+and the amount of optimisation (SUM Appendix 2).
+
+References:
+    Kullback, S., Leibler, R. A. (1951) "On information and sufficiency", Annals of
+    Mathematical Statistics 22(1):79–86.
+    Cover, T. M., Thomas, J. A. (2006) Elements of Information Theory, 2nd ed., Wiley
+    (KL, Shannon and differential entropy; the Gaussian KL and entropy closed forms).
+    Jaynes, E. T. (1957) "Information theory and statistical mechanics", Physical Review
+    106(4):620–630 (the maximum-entropy world Q ∝ e^s).
+"""
 
 from __future__ import annotations
 
@@ -43,7 +52,25 @@ def _weights_kl(lp, lq):
 
 
 def kl(p, q) -> Float[Array, ""]:
-    """KL(p‖q) = E_p[log p − log q] ≥ 0 (rounding below 0 is clipped), see `_kl`."""
+    """KL(p‖q) = E_p[log p − log q] ≥ 0 (rounding below 0 is clipped).
+
+    Gaussian–Gaussian: closed form through Cholesky factors (exact; relative error ~eps·d/KL
+    from the cancellation in tr − d − log det, so ~1e-16/KL in float64, ~1e-7/KL in float32).
+    Discrete–Discrete: over the same n states (+inf when q = 0 < p). Particle–Particle:
+    weights on the SAME samples (checked). Kullback & Leibler (1951); Cover & Thomas (2006).
+
+    Args:
+        p: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld`.
+        q: a world of the same kind (same dimension, number of states, or samples).
+
+    Returns:
+        KL(p‖q) in nats, a float scalar ≥ 0 (+inf when p is not absolutely continuous
+        with respect to q).
+
+    Raises:
+        TypeError: if the worlds are of different kinds.
+        ValueError: if their dimensions, state counts or samples differ.
+    """
     return jnp.maximum(_kl(p, q), 0.0)
 
 
@@ -106,7 +133,21 @@ def _check_gaussian_utility(world: GaussianWorld, utility):
 
 def expected_utility(world, utility) -> Float[Array, ""]:
     """E_P[U]. Gaussian: closed forms (linear u·μ + c; quadratic −½(tr AΣ + μᵀAμ) + bᵀμ + c);
-    discrete/particle: Σ_i p_i U(x_i). Exact up to rounding."""
+    discrete/particle: Σ_i p_i U(x_i). Exact up to rounding.
+
+    Args:
+        world: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld` P.
+        utility: a `LinearUtility` or `QuadraticUtility` of the world's dimension (Gaussian),
+            a `TabularUtility` or callable on the state index (discrete), or a callable on one
+            state (particle); values must be finite.
+
+    Returns:
+        E_P[U], a float scalar.
+
+    Raises:
+        TypeError: if the utility's kind does not fit the world.
+        ValueError: naming `utility` for a dimension mismatch or non-finite values.
+    """
     if isinstance(world, GaussianWorld):
         _check_gaussian_utility(world, utility)
         if isinstance(utility, LinearUtility):
@@ -123,7 +164,19 @@ def entropy(world, intrinsic=None) -> Float[Array, ""]:
 
     With Q ∝ e^s, S[P] = log Σ e^s − KL(P‖Q). Discrete: over the states; particle: over the
     particles (the weights' entropy); Gaussian: differential entropy ½ log det(2πeΣ)
-    (no intrinsic entropies). Exact up to rounding.
+    (no intrinsic entropies). Exact up to rounding. Cover & Thomas (2006).
+
+    Args:
+        world: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld` P.
+        intrinsic: optional intrinsic entropies s, a finite float vector of shape (n,) (one
+            per state; weighted worlds only). None: s = 0.
+
+    Returns:
+        S[P] in nats, a float scalar.
+
+    Raises:
+        TypeError: if `intrinsic` is given for a Gaussian world, or `world` is not a world.
+        ValueError: naming `intrinsic` for a wrong shape or non-finite entries.
     """
     if isinstance(world, GaussianWorld):
         if intrinsic is not None:
@@ -145,7 +198,18 @@ def entropy(world, intrinsic=None) -> Float[Array, ""]:
 def optimisation_amount(kl_value, measure: Literal["sqrt_kl", "kl"] = "sqrt_kl") -> Float[Array, "..."]:
     """Amount of optimisation (SUM Appendix 2): √KL by default (KL acts like a squared
     distance), or KL itself with `measure="kl"`. At KL = 0 the gradient of √KL is
-    returned as 0 (the true one-sided derivative is +inf)."""
+    returned as 0 (the true one-sided derivative is +inf). Exact up to rounding.
+
+    Args:
+        kl_value: KL ≥ 0 in nats, float or array of any shape (+inf allowed).
+        measure: ``"sqrt_kl"`` (default) or ``"kl"``.
+
+    Returns:
+        √KL or KL, float array of `kl_value`'s shape.
+
+    Raises:
+        ValueError: naming `kl_value` (negative or NaN) or `measure` (not an allowed name).
+    """
     x = check_range(kl_value, "kl_value", 0.0, allow_inf=True)
     if measure == "kl":
         return x

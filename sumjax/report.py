@@ -102,6 +102,13 @@ def claims_markdown(claims, *, command: str | None = None) -> str:
 def update_readme(text: str, table: str) -> str:
     """`text` with the part between `README_START` and `README_END` replaced by `table`.
 
+    Args:
+        text: the README's text.
+        table: the generated part to put between the markers.
+
+    Returns:
+        The new text (the markers kept).
+
     Raises:
         ValueError: if the markers are missing or out of order.
     """

@@ -4,6 +4,19 @@ An agent with utility U and power β ≥ 0 replaces P by the P' maximising E_P'[
 subject to KL(P'‖P) ≤ β. The optimum is P_k ∝ P·e^{kU} with k ≥ 0 the smallest
 solution of KL(P_k‖P) = β, where, with Λ(k) = log E_P[e^{kU}],
 KL(k) = kΛ'(k) − Λ(k) and the gain in expected utility is Λ'(k) − Λ'(0).
+
+References:
+    Jaynes, E. T. (1957) "Information theory and statistical mechanics", Physical Review
+    106(4):620–630 (maximum entropy; the exponential family/tilt as the solution of a
+    moment-constrained relative-entropy problem).
+    Csiszár, I. (1975) "I-divergence geometry of probability distributions and minimization
+    problems", Annals of Probability 3(1):146–158 (the I-projection is an exponential tilt).
+    Peters, J., Mülling, K., Altün, Y. (2010) "Relative entropy policy search", Proc. AAAI
+    24:1607–1612 (the KL-constrained improvement step, solved by a 1-D dual in the multiplier).
+    Abdolmaleki, A., Springenberg, J. T., Tassa, Y., Munos, R., Heess, N., Riedmiller, M.
+    (2018) "Maximum a posteriori policy optimisation", ICLR (the particle tilt is MPO's
+    KL-constrained E-step: weights ∝ exp(Q/η) with η = 1/k from the dual).
+    Cover, T. M., Thomas, J. A. (2006) Elements of Information Theory, 2nd ed., Wiley (KL).
 """
 
 from __future__ import annotations
@@ -30,16 +43,19 @@ __all__ = ["TiltResult", "tilt", "tilt_kl"]
 
 
 class TiltResult(eqx.Module):
-    """Outcome of `tilt`.
+    """Outcome of `tilt`. Every array field has the shape of `power` (scalar for a scalar power).
 
-    world: the tilted world P' (same kind as the input).
-    multiplier: k (0 for β = 0 or constant U; +inf when saturated with non-constant U).
-    kl: the achieved KL(P'‖P) (= power unless saturated).
-    gain: E_P'[U] − E_P[U] ≥ 0.
-    saturated: True when the power exceeds the largest reachable KL (P' is then P
-      conditioned on the argmax set of U; for constant U, P' = P with k = 0).
-    converged: True when the 1-D root for k met its tolerance within the iteration cap
-      (always True for the closed forms); never silently False — check it.
+    Attributes:
+        world: the tilted world P' (same kind as the input; its arrays gain `power`'s shape as
+            leading axes when `power` is an array).
+        multiplier: k, float (0 for β = 0 or constant U; +inf when saturated with
+            non-constant U).
+        kl: the achieved KL(P'‖P) in nats, float (= power unless saturated).
+        gain: E_P'[U] − E_P[U] ≥ 0, float.
+        saturated: bool; True when the power exceeds the largest reachable KL (P' is then P
+            conditioned on the argmax set of U; for constant U, P' = P with k = 0).
+        converged: bool; True when the 1-D root for k met its tolerance within the iteration
+            cap (always True for the closed forms); never silently False — check it.
     """
 
     world: Any
@@ -362,6 +378,23 @@ def tilt(world: AbstractWorld, utility, power) -> TiltResult:
     axes. `converged` reports whether the 1-D root met its tolerance. Compiled once per
     (world kind, utility type, shapes) when called eagerly. Validation: `power` once (on the
     value used), a callable utility's values once (finite); worlds and utilities at construction.
+
+    Args:
+        world: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld` P.
+        utility: a `LinearUtility` or `QuadraticUtility` (Gaussian worlds; dimension d), a
+            `TabularUtility` or callable on the state index (discrete worlds), or a callable on
+            one state (particle worlds); its values must be finite.
+        power: β ≥ 0 in nats, a float or an array of any shape (the tilt is vmapped over it);
+            finite, and for quadratic utilities ≤ KL(k_top) (see above).
+
+    Returns:
+        A `TiltResult` (world P', multiplier k, kl, gain, saturated, converged), each field with
+        `power`'s shape as leading axes.
+
+    Raises:
+        TypeError: if `world` is not a world.
+        ValueError: naming `power` (negative, NaN/inf, or too large to represent) or the
+            utility (wrong kind or dimension for the world, non-finite values).
     """
     if not isinstance(world, AbstractWorld):
         raise TypeError(f"tilt: expected a GaussianWorld, DiscreteWorld or ParticleWorld; got {type(world).__name__}")
@@ -384,7 +417,27 @@ def _tilt_compiled(world, utility, beta):
 
 
 def tilt_kl(world: AbstractWorld, utility, multiplier) -> Float[Array, "..."]:
-    """KL(P_k‖P) for a given multiplier k ≥ 0 (the map that `tilt` inverts)."""
+    """KL(P_k‖P) for a given multiplier k ≥ 0 (the map that `tilt` inverts).
+
+    KL(k) = kΛ'(k) − Λ(k) with Λ(k) = log E_P[e^{kU}]; ½k²uᵀΣu for a Gaussian world and a
+    linear utility (exact), the closed Gaussian KL for a quadratic one, log-sum-exp on
+    weighted states (the kernels `tilt` solves with; its accuracy statement applies).
+
+    Args:
+        world: a `GaussianWorld`, `DiscreteWorld` or `ParticleWorld` P.
+        utility: as for `tilt` (linear/quadratic for Gaussian worlds, tabular or callable
+            for weighted worlds).
+        multiplier: k ≥ 0, a float or array (broadcast; for a quadratic utility it must keep
+            Σ⁻¹ + kA ≻ 0).
+
+    Returns:
+        KL(P_k‖P) in nats, float array of `multiplier`'s shape.
+
+    Raises:
+        TypeError: if `world` is not a world.
+        ValueError: naming `multiplier` if it is negative or NaN, or the utility if it does
+            not fit the world.
+    """
     if not isinstance(world, AbstractWorld):
         raise TypeError(f"tilt_kl: expected a GaussianWorld, DiscreteWorld or ParticleWorld; got {type(world).__name__}")
     k = as_float_of(multiplier, world.dtype)

@@ -21,7 +21,15 @@ __all__ = ["LinearUtility", "QuadraticUtility", "TabularUtility"]
 
 
 class LinearUtility(eqx.Module):
-    """U(x) = u·x + offset on R^d."""
+    """U(x) = u·x + offset on R^d (exact up to rounding).
+
+    Args:
+        u: the gradient u, finite float vector of shape (d,), d ≥ 1.
+        offset: the constant, a finite float scalar (default 0; cast to `u`'s dtype).
+
+    Raises:
+        ValueError: naming `u` or `offset` for a wrong shape or non-finite entries.
+    """
 
     u: Float[Array, " d"]
     offset: Float[Array, ""]
@@ -45,6 +53,14 @@ class QuadraticUtility(eqx.Module):
 
     Only the symmetric part of `A` matters (xᵀAx = xᵀ sym(A) x); `A` may be
     indefinite (the tilt then has an admissibility limit on k).
+
+    Args:
+        A: the curvature, finite float array of shape (d, d) (need not be symmetric).
+        b: the linear term, finite float vector of shape (d,), d ≥ 1.
+        offset: the constant, a finite float scalar (default 0).
+
+    Raises:
+        ValueError: naming `A`, `b` or `offset` for a wrong shape or non-finite entries.
     """
 
     A: Float[Array, "d d"]
@@ -76,7 +92,14 @@ class QuadraticUtility(eqx.Module):
 
 
 class TabularUtility(eqx.Module):
-    """U(i) = values[i] on the states 0..n−1 of a `DiscreteWorld`."""
+    """U(i) = values[i] on the states 0..n−1 of a `DiscreteWorld`.
+
+    Args:
+        values: finite float vector of shape (n,): the utility of every state.
+
+    Raises:
+        ValueError: naming `values` if it is not a finite vector.
+    """
 
     values: Float[Array, " n"]
 

@@ -124,6 +124,15 @@ class GaussianWorld(AbstractWorld):
 
     `chol` is lower triangular with a nonzero diagonal (any signs; log|det| is used),
     so Σ is positive definite. Exact for every d ≥ 1; cost O(d³) per factorisation.
+
+    Args:
+        mean: μ, float array of shape (d,), d ≥ 1, finite.
+        chol: L, float array of shape (d, d): lower triangular, finite, nonzero diagonal
+            (cast to `mean`'s dtype).
+
+    Raises:
+        ValueError: naming `mean` or `chol` for a wrong shape, non-finite entries, an entry
+            above the diagonal or a zero on the diagonal.
     """
 
     mean: Float[Array, " d"]
@@ -147,7 +156,19 @@ class GaussianWorld(AbstractWorld):
 
     @classmethod
     def isotropic(cls, d: int, dtype=None) -> GaussianWorld:
-        """N(0, I_d) (the SUM toy model's world); d an integer in [1, 2³¹ − 1]."""
+        """N(0, I_d) (the SUM toy model's world); d an integer in [1, 2³¹ − 1].
+
+        Args:
+            d: the dimension, an integer in [1, 2³¹ − 1].
+            dtype: the float dtype of the world (default: float64 with `jax_enable_x64`,
+                else float32).
+
+        Returns:
+            The `GaussianWorld` N(0, I_d).
+
+        Raises:
+            ValueError: naming `d` if it is not an integer in range.
+        """
         ok = isinstance(d, numbers.Real) and not isinstance(d, bool) and math.isfinite(d) and d == int(d)
         if not ok or not 1 <= d <= 2**31 - 1:
             raise ValueError(f"argument `d` must be an integer in [1, 2147483647]; got {d!r}")
@@ -156,7 +177,22 @@ class GaussianWorld(AbstractWorld):
 
     @classmethod
     def from_covariance(cls, mean, cov) -> GaussianWorld:
-        """N(mean, cov); `cov` must be symmetric positive definite (else a clear error naming `cov`)."""
+        """N(mean, cov); `cov` must be symmetric positive definite (else a clear error naming `cov`).
+
+        The stored factor is the Cholesky factor of the symmetrised ½(cov + covᵀ).
+
+        Args:
+            mean: μ, float array of shape (d,), d ≥ 1, finite.
+            cov: Σ, float array of shape (d, d): finite, symmetric to 100·eps relative,
+                positive definite.
+
+        Returns:
+            The `GaussianWorld` N(mean, cov).
+
+        Raises:
+            ValueError: naming `mean` or `cov` (shape, non-finite, asymmetric, not positive
+                definite).
+        """
         mean = _mean_vector(mean, cov)
         cov = as_float_of(cov, mean.dtype)
         d = mean.shape[0]
@@ -192,6 +228,15 @@ class GaussianWorld(AbstractWorld):
 
     @classmethod
     def replace_unchecked(cls, mean, chol) -> GaussianWorld:
+        """N(mean, chol·cholᵀ) without validation, for callers that already checked both.
+
+        Args:
+            mean: μ, float array of shape (d,).
+            chol: a valid lower Cholesky factor of shape (d, d) (not checked).
+
+        Returns:
+            The `GaussianWorld` with these fields.
+        """
         # A template built from valid placeholders, then the (already checked) fields put in.
         d = mean.shape[0]
         template = cls(np.zeros((d,), mean.dtype), np.eye(d, dtype=mean.dtype))
@@ -230,6 +275,13 @@ class DiscreteWorld(AbstractWeightedWorld):
 
     The constructor renormalises (`log_softmax`), so unnormalised log-weights are
     accepted; -inf marks a state of zero probability. Exact for any n ≥ 1.
+
+    Args:
+        log_probs: float vector of shape (n,), n ≥ 1: log-weights (normalised on
+            construction); -inf allowed, NaN and +inf not, not all -inf.
+
+    Raises:
+        ValueError: naming `log_probs` if it is not a vector or has NaN/+inf or no mass.
     """
 
     log_probs: Float[Array, " n"]
@@ -246,20 +298,53 @@ class DiscreteWorld(AbstractWeightedWorld):
 
     @classmethod
     def from_probs(cls, probs) -> DiscreteWorld:
-        """From probabilities on the simplex (validated: entries ≥ 0 summing to 1)."""
+        """From probabilities on the simplex (validated: entries ≥ 0 summing to 1).
+
+        Args:
+            probs: float vector of shape (n,), entries ≥ 0 summing to 1 (to rounding); zero
+                entries give log-probability -inf.
+
+        Returns:
+            The `DiscreteWorld` with these probabilities.
+
+        Raises:
+            ValueError: naming `probs` if it is not on the simplex.
+        """
         p = float_vector(probs, "probs")
         p = check_simplex(p, "probs")
         return cls._from_checked(_safe_log(p))
 
     @classmethod
     def from_logits(cls, logits) -> DiscreteWorld:
-        """P ∝ exp(logits); -inf logits give zero probability."""
+        """P ∝ exp(logits); -inf logits give zero probability.
+
+        Args:
+            logits: float vector of shape (n,); -inf allowed, NaN and +inf not, not all -inf.
+
+        Returns:
+            The `DiscreteWorld` P = softmax(logits).
+
+        Raises:
+            ValueError: naming `logits` for NaN/+inf or all -inf.
+        """
         lg = float_vector(logits, "logits")
         return cls._from_checked(_check_log_weights(lg, "logits"))
 
     @classmethod
     def from_intrinsic_entropies(cls, s) -> DiscreteWorld:
-        """The maximum-entropy world Q ∝ e^s of SUM Appendix 1 (s = intrinsic entropies)."""
+        """The maximum-entropy world Q ∝ e^s of SUM Appendix 1 (s = intrinsic entropies).
+
+        Q maximises H(Q) + E_Q[s] (Jaynes 1957; docs/model.md, "Worlds, agents, power").
+
+        Args:
+            s: the intrinsic entropy of every state, finite float vector of shape (n,).
+
+        Returns:
+            The `DiscreteWorld` Q = softmax(s).
+
+        Raises:
+            ValueError: naming `s` if it is not a finite vector.
+        """
         s = float_vector(s, "s")
         return cls._from_checked(check_finite(s, "s"))
 
@@ -298,6 +383,14 @@ class ParticleWorld(AbstractWeightedWorld):
     renormalised on construction. Tilts reweight and never move the samples, so
     a tilted world is exact for the empirical measure; as an estimate of a
     continuous world its error grows as the effective sample size shrinks.
+
+    Args:
+        samples: array of shape (n, ...), n ≥ 1 (finite if floating).
+        log_weights: float vector of shape (n,): log-weights (normalised on construction);
+            -inf allowed, NaN and +inf not, not all -inf.
+
+    Raises:
+        ValueError: naming `samples` or `log_weights` (shape, non-finite, no mass).
     """
 
     samples: Float[Array, "n ..."]
@@ -316,7 +409,18 @@ class ParticleWorld(AbstractWeightedWorld):
 
     @classmethod
     def from_samples(cls, samples) -> ParticleWorld:
-        """Equal weights 1/n on the given samples (e.g. `GaussianWorld.sample(key, n)`)."""
+        """Equal weights 1/n on the given samples (e.g. `GaussianWorld.sample(key, n)`).
+
+        Args:
+            samples: array (or nested list) of shape (n, ...), n ≥ 1, finite if floating.
+
+        Returns:
+            The `ParticleWorld` with log-weights −log n (float dtype of `samples`, or the
+            default float for integer samples).
+
+        Raises:
+            ValueError: naming `samples` for a missing leading axis or non-finite entries.
+        """
         samples = jnp.asarray(np.asarray(samples) if isinstance(samples, (list, tuple)) else samples)
         if samples.ndim < 1:
             raise ValueError(f"argument `samples` must have a leading axis of length n >= 1; got shape {samples.shape}")

@@ -32,6 +32,21 @@ MODULES = [
     "sumjax.distributed",
     "sumjax.experiments._base",
     "sumjax.report",
+    "sumjax.tilt",
+    "sumjax.worlds",
+    "sumjax.divergence",
+    "sumjax.baselines",
+    "sumjax.utilities",
+    "sumjax.agents",
+    "sumjax.guarded.learning",
+    "sumjax.alignment.scenarios.engine",
+    "sumjax.alignment.scenarios.deception",
+    "sumjax.alignment.scenarios.fragility",
+    "sumjax.alignment.scenarios.goodharting",
+    "sumjax.alignment.scenarios.left_turn",
+    "sumjax.alignment.scenarios.power_growth",
+    "sumjax.alignment.scenarios.repeats",
+    "sumjax.alignment.scenarios.sandbox",
 ]
 
 

@@ -4,6 +4,12 @@
 `FinitePolicies`) or any `PolicyFamily` pytree. Weights are points of Δⁿ on the last axis;
 leading axes broadcast and are batched in one vmapped (and, for big batches, chunked) call.
 An action leads to U_{t+1} = U^i (`outcomes[i]`, a point of Δⁿ) with probability `probs[i]`.
+
+References:
+    Danskin, J. M. (1967) The Theory of Max-Min and its Application to Weapons Allocation
+    Problems, Springer (the gradient of f = max_π w·V(π) is V(π_w) where π_w is unique).
+    Rockafellar, R. T. (1970) Convex Analysis, Princeton University Press (f as a support
+    function: convex, with subdifferential the hull of the maximisers' values).
 """
 
 from __future__ import annotations
@@ -124,6 +130,22 @@ def g(v: Float[Array, "... n1"], w: Float[Array, "... n1"], values) -> Float[Arr
     """g_v(w) = w·V(π_v): utility w judged under the policy that maximises v (affine in w).
 
     For `SoftPolicies` the entropy bonus τ·H(π_v) is included, so f(w) = g_w(w) for every family.
+    Exact to one dot product's rounding.
+
+    Args:
+        v: the utility whose maximiser is used, a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        w: the utility that judges it, a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        g_v(w), float array of the broadcast leading shape.
+
+    Raises:
+        ValueError: naming the argument whose weights are off the simplex or whose last axis
+            is not n + 1.
     """
     family = as_policy_family(values)
     v, w = _weights(v, family, "v"), _weights(w, family, "w")
@@ -132,13 +154,42 @@ def g(v: Float[Array, "... n1"], w: Float[Array, "... n1"], values) -> Float[Arr
 
 def best_policy(w: Float[Array, "... n1"], values) -> PyTree:
     """π_w in the family's representation: row index (finite; the first on ties), distribution
-    over rows (soft, weight-dependent) or parameters θ_w (parametric)."""
+    over rows (soft, weight-dependent) or parameters θ_w (parametric).
+
+    Args:
+        w: the utility weights, a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        π_w with `w`'s leading shape: int row indices, (..., m) float distributions, or a pytree
+        of parameters, depending on the family.
+
+    Raises:
+        ValueError: naming the argument whose weights are off the simplex or whose last axis
+            is not n + 1.
+    """
     family = as_policy_family(values)
     return _run(_op_best, family, _weights(w, family, "w"))
 
 
 def policy_value(w: Float[Array, "... n1"], values) -> Float[Array, "... n1"]:
-    """V(π_w), the value vector of the w-maximising policy (= ∇f(w) for convex families)."""
+    """V(π_w), the value vector of the w-maximising policy (= ∇f(w) for convex families).
+
+    Args:
+        w: the utility weights, a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        V(π_w), float array of shape (..., n+1).
+
+    Raises:
+        ValueError: naming the argument whose weights are off the simplex or whose last axis
+            is not n + 1.
+    """
     family = as_policy_family(values)
     return _run(_op_value, family, _weights(w, family, "w"))
 
@@ -148,6 +199,19 @@ def f(w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
 
     Exact to one dot product's rounding for arrays; batches of 10⁵ weights × 10⁴ policies are
     evaluated in chunks so memory stays bounded.
+
+    Args:
+        w: the utility weights, a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        f_t(w), float array of `w`'s leading shape.
+
+    Raises:
+        ValueError: naming the argument whose weights are off the simplex or whose last axis
+            is not n + 1.
     """
     family = as_policy_family(values)
     return _run(_op_f, family, _weights(w, family, "w"))
@@ -156,7 +220,22 @@ def f(w: Float[Array, "... n1"], values) -> Float[Array, "..."]:
 def grad_f(w: Float[Array, "... n1"], values) -> Float[Array, "... n1"]:
     """∇f(w) by autodiff. Danskin: equals V(π_w) where π_w is unique (softmax-weighted value
     for the soft family; the mean of the tied rows, a subgradient, at a tie of the finite family,
-    like `policy_value`). Only its component along the simplex (Σ = 0) is intrinsic."""
+    like `policy_value`). Only its component along the simplex (Σ = 0) is intrinsic.
+    Danskin (1967).
+
+    Args:
+        w: the utility weights, a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        ∇f(w), float array of shape (..., n+1).
+
+    Raises:
+        ValueError: naming the argument whose weights are off the simplex or whose last axis
+            is not n + 1.
+    """
     family = as_policy_family(values)
     return _run(_op_grad_f, family, _weights(w, family, "w"))
 
@@ -188,7 +267,18 @@ def _per_action(core, u_t, outcomes, probs, batch):
 
 
 def expected_update(outcomes: Float[Array, "... k n1"], probs: Float[Array, "... k"]) -> Float[Array, "... n1"]:
-    """EU_{t+1} = Σ_i p_i U^i, the expected next utility (a point of Δⁿ)."""
+    """EU_{t+1} = Σ_i p_i U^i, the expected next utility (a point of Δⁿ). Exact up to rounding.
+
+    Args:
+        outcomes: the possible U_{t+1}, float array of shape (..., k, n+1), each row on Δⁿ.
+        probs: their probabilities, float array of shape (..., k) on the simplex.
+
+    Returns:
+        EU_{t+1}, float array of shape (..., n+1).
+
+    Raises:
+        ValueError: naming `outcomes` or `probs` (off the simplex or mismatched shapes).
+    """
     outcomes = check_weights(outcomes, "outcomes")
     if outcomes.ndim < 2:
         raise ValueError(f"argument `outcomes` must have shape (k, n + 1); got {outcomes.shape}")
@@ -199,7 +289,20 @@ def expected_update(outcomes: Float[Array, "... k n1"], probs: Float[Array, "...
 
 
 def is_unbiased(u_t, outcomes, probs, *, atol: float | None = None) -> Bool[Array, "..."]:
-    """True iff EU_{t+1} = U_t (each coordinate within `atol`: 1e-9 float64, 1e-6 float32)."""
+    """True iff EU_{t+1} = U_t (each coordinate within `atol`: 1e-9 float64, 1e-6 float32).
+
+    Args:
+        u_t: the current utility U_t, float array of shape (..., n+1) on Δⁿ.
+        outcomes: the possible U_{t+1}, float array of shape (..., k, n+1), rows on Δⁿ.
+        probs: their probabilities, float array of shape (..., k) on the simplex.
+        atol: the per-coordinate tolerance (default: 1e-9 in float64, 1e-6 in float32).
+
+    Returns:
+        bool array of the broadcast leading shape.
+
+    Raises:
+        ValueError: naming `u_t`, `outcomes` or `probs` (off the simplex or mismatched shapes).
+    """
     u_t = check_weights(u_t, "u_t")
     eu = expected_update(outcomes, probs)
     if eu.shape[-1] != u_t.shape[-1]:
@@ -214,6 +317,20 @@ def penalty(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs: Flo
 
     Zero for an unbiased action; may be positive (the text's forced ¼v₀ + ¾v₁). Computed in the
     product form (no cancellation between two g values) for families with affine g_v.
+
+    Args:
+        u_t: the current utility U_t, float array of shape (..., n+1) on Δⁿ.
+        outcomes: the possible U_{t+1}, float array of shape (..., k, n+1), rows on Δⁿ.
+        probs: their probabilities, float array of shape (..., k) on the simplex.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        The penalty, float array of the broadcast leading shape.
+
+    Raises:
+        ValueError: naming `u_t`, `outcomes` or `probs` (off the simplex, or shapes that do not
+            fit: `outcomes` (k, n+1), `probs` (k,)).
     """
     family = as_policy_family(values)
     u_t, outcomes, probs, batch = _action(u_t, outcomes, probs, family)
@@ -224,6 +341,20 @@ def action_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs
     """Value of an action under guarded learning: Σ_i p_i f(U^i) + penalty.
 
     Unbiased and informative: Σ p_i f(U^i) ≥ f(U_t). Forcing U_{t+1} = w': g_{w'}(U_t) ≤ f(U_t).
+
+    Args:
+        u_t: the current utility U_t, float array of shape (..., n+1) on Δⁿ.
+        outcomes: the possible U_{t+1}, float array of shape (..., k, n+1), rows on Δⁿ.
+        probs: their probabilities, float array of shape (..., k) on the simplex.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        The action's value, float array of the broadcast leading shape.
+
+    Raises:
+        ValueError: naming `u_t`, `outcomes` or `probs` (off the simplex, or shapes that do not
+            fit: `outcomes` (k, n+1), `probs` (k,)).
     """
     family = as_policy_family(values)
     u_t, outcomes, probs, batch = _action(u_t, outcomes, probs, family)
@@ -231,7 +362,23 @@ def action_value(u_t: Float[Array, " n1"], outcomes: Float[Array, "k n1"], probs
 
 
 def forced_update_value(u_t: Float[Array, "... n1"], w_prime: Float[Array, "... n1"], values) -> Float[Array, "..."]:
-    """Value of forcing U_{t+1} = w' (probability 1): f(w') + penalty = g_{w'}(U_t) ≤ f(U_t)."""
+    """Value of forcing U_{t+1} = w' (probability 1): f(w') + penalty = g_{w'}(U_t) ≤ f(U_t).
+
+    Args:
+        u_t: the current utility U_t, a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        w_prime: the forced next utility w', a point of Δⁿ on the last axis (shape (..., n+1), entries ≥ 0 summing
+            to 1); leading axes broadcast.
+        values: an (m, n+1) float array of policy value vectors (read as `FinitePolicies`) or
+            any `PolicyFamily`.
+
+    Returns:
+        g_{w'}(U_t), float array of the broadcast leading shape.
+
+    Raises:
+        ValueError: naming the argument whose weights are off the simplex or whose last axis
+            is not n + 1.
+    """
     family = as_policy_family(values)
     u_t, w_prime = _weights(u_t, family, "u_t"), _weights(w_prime, family, "w_prime")
     return _run(_op_forced, family, u_t, w_prime)

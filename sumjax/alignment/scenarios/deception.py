@@ -21,7 +21,14 @@ __all__ = ["Deception"]
 
 
 class Deception(Scenario):
-    """rho ∈ [0, 1] mimicry fraction; deployment ≥ 0 rounds after training (real)."""
+    """rho ∈ [0, 1] mimicry fraction; deployment ≥ 0 rounds after training (real).
+
+    Args:
+        rho: ρ ∈ [0, 1], the fraction of the AI's push spent mimicking h, float scalar.
+        deployment: T ≥ 0 harmful rounds after training, a real float scalar (default 0).
+
+    The ranges are checked by `scenario_harm` (through `validate(d)`), naming the field.
+    """
 
     rho: Float[Array, ""]
     deployment: Float[Array, ""]

@@ -62,7 +62,23 @@ __all__ = ["Effects", "neutral_effects", "Scenario", "Baseline", "ScenarioResult
 class Effects(eqx.Module):
     """Every effect's parameters at once; the neutral values switch an effect off. All scenarios are
     run through this one pytree, so that one compiled loop serves them all (compiling the loop is
-    the expensive part: each round solves κ from D)."""
+    the expensive part: each round solves κ from D). Build it with `neutral_effects`.
+
+    Attributes:
+        k_frag: fragility power k, d' = k(d − 3) + 3 (off: 1).
+        growth: power growth γ per round (off: 0).
+        repeats: repeated observations R (off: 1).
+        repeat_harm: 1 if each replay harms too (off: 0).
+        coverage: sandbox coverage cos²φ (off when there are no sandbox rounds).
+        beta_s: sandbox divergence per round (off: 0).
+        sandbox_rounds: number of first rounds in the sandbox (off: 0).
+        rho: deception's mimicry fraction (off: 0).
+        deployment: harmful rounds after training (off: 0).
+        d_after: sharp left turn's d₂ (≤ d: no turn; off: 0).
+        turn_round: round of the turn (off: +inf).
+        lam: goodharting curvature λ (off: 0).
+        linear: 1 for β_A,n = β₀(1 + γn), 0 for β₀(1 + γ)^n.
+    """
 
     k_frag: Float[Array, ""]  # fragility: d' = k(d − 3) + 3            (off: 1)
     growth: Float[Array, ""]  # power growth γ per round                 (off: 0)
@@ -81,7 +97,21 @@ class Effects(eqx.Module):
 
 
 def neutral_effects(**values) -> Effects:
-    """`Effects` with every effect off except the given ones (floats or arrays)."""
+    """`Effects` with every effect off except the given ones (floats or arrays).
+
+    Values are not range-checked (the scenario classes' `validate` does that).
+
+    Args:
+        **values: effect fields of `Effects` by name (``k_frag``, ``growth``, ``repeats``,
+            ``repeat_harm``, ``coverage``, ``beta_s``, ``sandbox_rounds``, ``rho``,
+            ``deployment``, ``d_after``, ``turn_round``, ``lam``, ``linear``), floats or arrays.
+
+    Returns:
+        An `Effects` whose fields share one float dtype.
+
+    Raises:
+        ValueError: listing the unknown names.
+    """
     base = dict(k_frag=1.0, growth=0.0, repeats=1.0, repeat_harm=0.0, coverage=1.0, beta_s=0.0, sandbox_rounds=0.0,
                 rho=0.0, deployment=0.0, d_after=0.0, turn_round=float("inf"), lam=0.0, linear=0.0)
     unknown = set(values) - set(base)
@@ -97,9 +127,25 @@ class Scenario(eqx.Module):
     `validate(d)` returns a copy whose parameters passed the range checks."""
 
     def effects(self) -> Effects:
+        """The `Effects` this scenario switches on (all off for the base class).
+
+        Returns:
+            An `Effects`.
+        """
         return neutral_effects()
 
     def validate(self, d) -> "Scenario":
+        """A copy whose fields passed their range checks for dimension `d`.
+
+        Args:
+            d: the run's dimension d ≥ 2.
+
+        Returns:
+            The checked scenario (the same one when there is nothing to check).
+
+        Raises:
+            ValueError: naming the field out of range (eagerly; `equinox.error_if` under a trace).
+        """
         return self
 
 
@@ -123,10 +169,20 @@ class LoopState(NamedTuple):
 
 
 class ScenarioResult(eqx.Module):
-    """Outcome of one run. ``total = training + deployment``; ``rounds``: training rounds used;
-    ``final_mean``: true E[c] at the end; ``divergence``/``believed_divergence``: the law's D at the end,
-    true and as the humans credit it (they differ only for a deceptive AI);
-    ``harm``/``mean``: per-round harm and true E[c] at the start of each of the ``max_rounds`` rounds."""
+    """Outcome of one run (float scalars unless stated).
+
+    Attributes:
+        total: training + deployment harm.
+        training: the harm summed over the training rounds.
+        deployment: the harm of the deployment rounds after training.
+        rounds: training rounds used.
+        final_mean: true E[c] at the end.
+        divergence: the law's true D (nats) at the end.
+        believed_divergence: D as the humans credit it (differs only for a deceptive AI).
+        aligned: bool; whether E[c] ≥ c* was reached (always True for a returned run).
+        harm: per-round harm, shape (max_rounds,).
+        mean: true E[c] at the start of each round, shape (max_rounds,).
+    """
 
     total: Float[Array, ""]
     training: Float[Array, ""]
@@ -144,7 +200,18 @@ class ScenarioResult(eqx.Module):
 
 
 def functional_expectation(reading: Reading):
-    """F(κ, d) of the reading's harm functional for the law vMF(h, κ)."""
+    """F(κ, d) of the reading's harm functional for the law vMF(h, κ).
+
+    Args:
+        reading: a `Reading`; its functional is a name in `sumjax.alignment.harm` or a
+            `HarmFunctional` with an ``expectation``.
+
+    Returns:
+        The function (κ, d) ↦ E_{vMF(h, κ)}[F] (`_vmf.mean_complement` for 1 − c).
+
+    Raises:
+        ValueError: naming `reading` if its functional has no expectation the engine knows.
+    """
     name = reading.functional
     if name == "one_minus_cosine":
         return _vmf.mean_complement
@@ -182,7 +249,23 @@ def _beta_a(e: Effects, n, beta_a):
 def simulate(scenario, c_star, d, beta_a, beta_h, *, reading: Reading = DEFAULT_READING,
              rectify: bool = True, cap: bool = True, max_rounds: int) -> ScenarioResult:
     """The loop, unchecked (internal callers; `scenario_harm` validates and calls this). Scalars;
-    ``scenario`` a `Scenario` or an `Effects`."""
+    ``scenario`` a `Scenario` or an `Effects`.
+
+    Args:
+        scenario: a `Scenario` (its `effects()` are used, not validated) or an `Effects`.
+        c_star: the target E[c] = c* ∈ (0, 1).
+        d: the dimension d ≥ 2 (real).
+        beta_a: the AI's power β_A ≥ 0 (at round 0 for a growing power).
+        beta_h: the humans' power β_H ≥ 0.
+        reading: the `Reading` of the loop (default: the text's).
+        rectify: apply the reading's threshold T(β_A, β_H) (default True).
+        cap: cap each round's credit at β_H (default True).
+        max_rounds: the static scan length (positive int).
+
+    Returns:
+        A `ScenarioResult`; ``aligned`` is False when the run did not reach c* within
+        ``max_rounds`` (not checked here).
+    """
     e = scenario if isinstance(scenario, Effects) else scenario.effects()
     return _simulate(e, c_star, d, beta_a, beta_h, jnp.asarray(cap), reading, rectify, max_rounds)
 
@@ -308,6 +391,30 @@ def scenario_harm(scenario: Scenario, c_star, d, beta_a, beta_h=None, *, reading
     `Reading`; ``max_rounds`` a positive int. Raises ValueError naming ``max_rounds`` when the run
     needs more rounds (error_if under a trace). Differentiable in every array argument and every
     array field of the scenario (round counts are piecewise constant: their gradient is zero).
+    With every effect off it reproduces `total_harm(..., method="sum")` up to the rounding of the
+    running sum (tests/alignment).
+
+    Args:
+        scenario: a `Scenario` (`Baseline`, `Sandbox`, `Repeats`, `PowerGrowth`, `Deception`,
+            `LeftTurn`, `Goodharting`, `Fragility`); its fields are range-checked here.
+        c_star: the target E[c] = c* ∈ (0, 1), float scalar.
+        d: the dimension d ≥ 2 (real), float scalar.
+        beta_a: the AI's power β_A ≥ 0 in nats, float scalar.
+        beta_h: the humans' power β_H ≥ 0 in nats, float scalar; required when rectifying or
+            capping (default None).
+        reading: the `Reading` of the loop (default: the text's reading).
+        rectify: apply the reading's threshold T(β_A, β_H) (default True).
+        cap_delta: cap each round's credit at β_H; None (default) follows ``rectify``.
+        max_rounds: the scan length, a positive int (default 10 000).
+
+    Returns:
+        A `ScenarioResult` with float scalars (and the per-round ``harm``/``mean`` of shape
+        (max_rounds,)).
+
+    Raises:
+        ValueError: naming the argument: ``reading``/``scenario`` of the wrong type, a
+            non-scalar or out-of-range number, a missing ``beta_h``, or ``max_rounds`` too small
+            for the run.
     """
     if not isinstance(reading, Reading):
         raise ValueError(f"argument `reading` must be a sumjax.alignment.readings.Reading; got {reading!r}")

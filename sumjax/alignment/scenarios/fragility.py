@@ -17,12 +17,28 @@ __all__ = ["Fragility", "narrowed_dimension"]
 
 
 def narrowed_dimension(d, k):
-    """d' = k(d − 3) + 3 (exact for the cosine law's power k)."""
+    """d' = k(d − 3) + 3 (exact for the cosine law's power k): p_d(c)^k ∝ p_{d'}(c).
+
+    Unchecked arithmetic (broadcasts; differentiable in both arguments).
+
+    Args:
+        d: the dimension d ≥ 2, float or array.
+        k: the narrowing power k > 0, float or array.
+
+    Returns:
+        d' = k(d − 3) + 3, float array of the broadcast shape.
+    """
     return k * (d - 3.0) + 3.0
 
 
 class Fragility(Scenario):
-    """k > 0 power of the narrowing; needs d' = k(d − 3) + 3 ≥ 2."""
+    """k > 0 power of the narrowing; needs d' = k(d − 3) + 3 ≥ 2.
+
+    Args:
+        k: the power k > 0 of the narrowing, float scalar (k = 1: the text's loop).
+
+    The ranges are checked by `scenario_harm` (through `validate(d)`), naming the field.
+    """
 
     k: Float[Array, ""]
 

@@ -23,7 +23,14 @@ __all__ = ["Goodharting", "net_human_gain", "zero_gain_power", "peak_gain_power"
 
 
 class Goodharting(Scenario):
-    """lam = λ ≥ 0 curvature of U_H; deployment ≥ 0 rounds after training (real)."""
+    """lam = λ ≥ 0 curvature of U_H; deployment ≥ 0 rounds after training (real).
+
+    Args:
+        lam: λ ≥ 0, the curvature of U_H(x) = h·x − (λ/2)|x|², float scalar.
+        deployment: T ≥ 0 harmful rounds after training, a real float scalar (default 0).
+
+    The ranges are checked by `scenario_harm` (through `validate(d)`), naming the field.
+    """
 
     lam: Float[Array, ""]
     deployment: Float[Array, ""]
@@ -40,15 +47,42 @@ class Goodharting(Scenario):
 
 
 def net_human_gain(c, beta, lam):
-    """ΔE[U_H] = √(2β)·c − λβ for the push √(2β)·a at cosine c (closed form; exact)."""
+    """ΔE[U_H] = √(2β)·c − λβ for the push √(2β)·a at cosine c (closed form; exact).
+
+    Unchecked arithmetic (broadcasts; the gradient in β at β = 0 is returned finite).
+
+    Args:
+        c: the cosine c ∈ [−1, 1] between the AI's and the human's directions, float or array.
+        beta: the AI's power β ≥ 0 in nats, float or array.
+        lam: the curvature λ ≥ 0, float or array.
+
+    Returns:
+        ΔE[U_H], float array of the broadcast shape.
+    """
     return safe_sqrt(2.0 * beta) * c - lam * beta
 
 
 def zero_gain_power(c, lam):
-    """β_zero = 2c²/λ²: past it the push harms the human on net (c > 0, λ > 0)."""
+    """β_zero = 2c²/λ²: past it the push harms the human on net (c > 0, λ > 0). Exact.
+
+    Args:
+        c: the cosine c > 0, float or array.
+        lam: the curvature λ > 0, float or array (λ = 0 gives +inf).
+
+    Returns:
+        β_zero in nats, float array of the broadcast shape.
+    """
     return 2.0 * c * c / (lam * lam)
 
 
 def peak_gain_power(c, lam):
-    """β_peak = c²/(2λ²): past it more power helps the human less."""
+    """β_peak = c²/(2λ²): past it more power helps the human less. Exact.
+
+    Args:
+        c: the cosine c > 0, float or array.
+        lam: the curvature λ > 0, float or array (λ = 0 gives +inf).
+
+    Returns:
+        β_peak in nats, float array of the broadcast shape.
+    """
     return c * c / (2.0 * lam * lam)

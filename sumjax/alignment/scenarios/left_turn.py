@@ -23,7 +23,14 @@ __all__ = ["LeftTurn"]
 
 
 class LeftTurn(Scenario):
-    """d_after = d₂ ≥ d (the run's d); turn_round = n₀ ≥ 0."""
+    """d_after = d₂ ≥ d (the run's d); turn_round = n₀ ≥ 0.
+
+    Args:
+        d_after: d₂ ≥ d, the dimension after the turn, a real float scalar.
+        turn_round: n₀ ≥ 0, the round index of the turn, float scalar.
+
+    The ranges are checked by `scenario_harm` (through `validate(d)`), naming the field.
+    """
 
     d_after: Float[Array, ""]
     turn_round: Float[Array, ""]

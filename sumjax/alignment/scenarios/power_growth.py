@@ -22,7 +22,16 @@ __all__ = ["PowerGrowth"]
 
 
 class PowerGrowth(Scenario):
-    """growth γ ≥ 0 per round; schedule "exponential" or "linear"."""
+    """growth γ ≥ 0 per round; schedule "exponential" or "linear".
+
+    Args:
+        growth: γ ≥ 0, the growth of β_A per round, float scalar.
+        schedule: ``"exponential"`` (default; β_A,n = β₀(1 + γ)^n) or ``"linear"``
+            (β_A,n = β₀(1 + γn)).
+
+    Raises:
+        ValueError: naming `schedule` if it is not an allowed name. The ranges are checked by `scenario_harm` (through `validate(d)`), naming the field.
+    """
 
     growth: Float[Array, ""]
     schedule: Literal["exponential", "linear"] = eqx.field(static=True, default="exponential")

@@ -21,7 +21,14 @@ __all__ = ["Repeats"]
 
 
 class Repeats(Scenario):
-    """repeats R ≥ 1 (real); harmful: replays cause harm too."""
+    """repeats R ≥ 1 (real); harmful: replays cause harm too.
+
+    Args:
+        repeats: R ≥ 1, the replays per action, a real float scalar.
+        harmful: if True, each of the R replays causes the round's harm (default False).
+
+    The ranges are checked by `scenario_harm` (through `validate(d)`), naming the field.
+    """
 
     repeats: Float[Array, ""]
     harmful: bool = eqx.field(static=True, default=False)

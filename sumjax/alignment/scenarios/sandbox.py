@@ -23,7 +23,15 @@ __all__ = ["Sandbox"]
 
 
 class Sandbox(Scenario):
-    """coverage q = cos²φ ∈ [0, 1]; beta_s ≥ 0 divergence per sandbox round; rounds ≥ 0 sandbox rounds first."""
+    """coverage q = cos²φ ∈ [0, 1]; beta_s ≥ 0 divergence per sandbox round; rounds ≥ 0 sandbox rounds first.
+
+    Args:
+        coverage: q = cos²φ ∈ [0, 1], the share of h the sandbox sees, float scalar.
+        beta_s: β_S ≥ 0 in nats, the divergence added per sandbox round, float scalar.
+        rounds: ≥ 0, the number of sandbox rounds at the start, a real float scalar.
+
+    The ranges are checked by `scenario_harm` (through `validate(d)`), naming the field.
+    """
 
     coverage: Float[Array, ""]
     beta_s: Float[Array, ""]

@@ -10,7 +10,8 @@ Two paths: ``path="vector"`` draws full d-dimensional vectors (h a random unit v
 trial, c = a·h computed as a dot product; O(d) memory per trial); ``path="cosine"`` draws c
 from its 1-D law (O(1) per draw). Trials are processed ``batch_size`` at a time
 (`jax.lax.map`), so memory is O(batch_size·d) whatever the number of trials (plus the
-trials × rounds table of realised per-round harm).
+trials × rounds table of realised per-round harm). The cosine path draws a whole block of
+trials × rounds from one key (default block ≈ 32768 draws when ``batch_size`` is None).
 
 Any `Reading` works: the realised per-round harm is T·g(c) with the deterministic factor T of the
 reading, so its mean is T·F. With ``information="mutual"`` the schedule D_n is the analytic one

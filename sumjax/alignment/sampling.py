@@ -226,8 +226,8 @@ def sample_cosine(
     References:
         Wood, A. T. A. (1994) "Simulation of the von Mises Fisher distribution", Communications in
         Statistics – Simulation and Computation 23(1):157–164.
-        Marsaglia, G., Tsang, W. W. (2000) "A simple method for generating gamma variables",
-        ACM Transactions on Mathematical Software 26(3):363–372.
+        Ulrich, G. (1984) "Computer generation of distributions on the m-sphere", Journal of the Royal
+        Statistical Society, Series C (Applied Statistics) 33(2):158–163.
     """
     kappa, d = _check_kappa_d(kappa, d)
     dtype = _float_dtype(kappa, d)

@@ -46,12 +46,14 @@ def _point(p, static):
     import jax
     import jax.numpy as jnp
 
-    from .. import alignment as A
+    from ..alignment import _vmf
+    from ..alignment.sampling import _cosine_and_complement
 
-    kappa = A.kappa_from_kl(p["D"], p["d"])
-    mean = A.vmf_mean(kappa, p["d"])  # = vmf_mean_from_kl, without compiling a second root solve
+    # Pure kernels (no error_if callbacks: the program is stored in the persistent cache).
+    kappa = _vmf.kappa_from_kl(p["D"], p["d"])
+    mean = _vmf.mean(kappa, p["d"])  # = vmf_mean_from_kl, without compiling a second root solve
     key = jax.random.fold_in(jax.random.key(static["seed"]), p["index"])
-    c = A.sample_cosine(key, kappa, p["d"], static["draws"].shape)
+    c, _ = _cosine_and_complement(key, kappa, p["d"] - 1.0, static["draws"].shape, kappa.dtype)
     q = jnp.quantile(c, jnp.asarray([0.1, 0.9], c.dtype))
     return {"kappa": kappa, "mean": mean, "mc_mean": jnp.mean(c), "mc_std": jnp.std(c), "q10": q[0], "q90": q[1]}
 

@@ -56,11 +56,11 @@ def requires() -> None:
 
 def _analytic(p, static):
     from .. import alignment as A
+    from .harm_vs_power import _integral_harm  # total_harm from the unchecked kernels (cacheable)
 
-    kw = dict(rectify=False)
     return {
-        "H_D": A.total_harm(p["c"], p["d"], static["beta_a"], **kw),
-        "H_sqrtD": A.total_harm(p["c"], p["d"], static["beta_a"], reading=A.SCALE_FREE_SQRT_KL, **kw),
+        "H_D": _integral_harm(p["c"], p["d"], static["beta_a"], None, A.DEFAULT_READING, False),
+        "H_sqrtD": _integral_harm(p["c"], p["d"], static["beta_a"], None, A.SCALE_FREE_SQRT_KL, False),
     }
 
 
@@ -70,18 +70,21 @@ def _monte_carlo(p, static):
     import jax.numpy as jnp
 
     from .. import alignment as A
+    from ..alignment import _vmf
+    from ..alignment.sampling import _cosine_and_complement
+    from .harm_vs_power import _integral_harm
 
     d, c, beta_a = p["d"], static["c_star"], static["beta_a"]
     rounds = jnp.arange(static["rounds"].shape[0], dtype=d.dtype)
-    D_star = A.required_divergence(c, d)
+    D_star = _vmf.required_divergence(c, d)
     N = jnp.ceil(D_star / beta_a)
     live = rounds < N
     # Rounds past N are masked out; evaluate them at D = 0 (a huge D would overflow κ for small d).
-    kappa = A.kappa_from_kl(jnp.where(live, rounds * beta_a, 0.0), d)
+    kappa = _vmf.kappa_from_kl(jnp.where(live, rounds * beta_a, 0.0), d)
     key = jax.random.fold_in(jax.random.key(static["seed"]), p["index"])
-    _, one_minus_c = A.sample_cosine(key, kappa[None, :], d, (static["trials"].shape[0], rounds.shape[0]),
-                                     return_complement=True)
-    T = A.harm_scale(beta_a, rectify=False)  # the default reading's push per round (β_A in KL units)
+    _, one_minus_c = _cosine_and_complement(key, kappa[None, :], d - 1.0, (static["trials"].shape[0], rounds.shape[0]),
+                                            kappa.dtype)
+    T = A.DEFAULT_READING.harm_scale(beta_a, beta_a, False)  # the default reading's push per round (β_A in KL units)
     totals = T * jnp.sum(jnp.where(live, one_minus_c, 0.0), axis=-1)
     q = jnp.quantile(totals, jnp.asarray([0.05, 0.95], totals.dtype))
     return {
@@ -91,8 +94,8 @@ def _monte_carlo(p, static):
         "mc_q95": q[1],
         "rounds_needed": N,
         # The exact round sum, evaluated on the same schedule (what the Monte Carlo mean estimates).
-        "H_sum": T * jnp.sum(jnp.where(live, A.vmf_mean_complement(kappa, d), 0.0)),
-        "H_int": A.total_harm(c, d, beta_a, rectify=False),
+        "H_sum": T * jnp.sum(jnp.where(live, _vmf.mean_complement(kappa, d), 0.0)),
+        "H_int": _integral_harm(c, d, beta_a, None, A.DEFAULT_READING, False),
     }
 
 

@@ -44,9 +44,11 @@ def requires() -> None:
 
 
 def _point(p):
-    from .. import alignment as A
+    from ..alignment import _vmf
 
-    return {"D_star": A.required_divergence(p["c"], p["d"])}
+    # The pure kernel (no error_if callback, so the program is stored in the persistent cache);
+    # the runner has validated the config before any computation.
+    return {"D_star": _vmf.required_divergence(p["c"], p["d"])}
 
 
 def compute(ctx) -> dict:

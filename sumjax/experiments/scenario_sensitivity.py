@@ -1,7 +1,7 @@
 """Beyond the texts: which assumption matters most? Elasticities of total harm in every scenario parameter.
 
 All seven effects switched on at once at a reference point (moderate values), total harm of the
-rectified loop (default reading, with deployment rounds), and its gradient by `jax.grad` through the
+rectified loop (default reading, with deployment rounds), and its gradient by autodiff (forward mode) through the
 whole loop (`lax.scan`, root solves, special functions) in every parameter: the text's own (d, β_A, β_H)
 and each effect's. Elasticity ∂log H/∂log θ = θ·∂H/∂θ / H; ranked at the reference point and followed
 along a sweep of β_A/β_H. Central finite differences at the reference point check the gradients.
@@ -80,7 +80,9 @@ def _point(p, static):
     max_rounds = int(static["max_rounds"].shape[0])
     theta = {k: p[k] for k in PARAMS}
     fixed = {k: p[k] for k in ("c_star", "sandbox_rounds", "turn_round")}
-    H, g = jax.value_and_grad(_harm)(theta, fixed, max_rounds)
+    # Forward mode (one tangent per parameter, 12): reverse mode through the scanned loop took XLA
+    # minutes and GBs to compile (the transposed scan keeps every round's residuals).
+    g, H = jax.jacfwd(lambda th: (_harm(th, fixed, max_rounds),) * 2, has_aux=True)(theta)
     return {"H": H, **{f"grad.{k}": g[k] for k in PARAMS}}
 
 

@@ -53,11 +53,16 @@ def _log_harm(theta, xi, static):
     import jax.numpy as jnp
 
     from .. import alignment as A
+    from .harm_vs_power import _integral_harm
 
     d_xi = static["d0"] + static["d1"] * jnp.log(xi)
     # θ["d"] multiplies d(ξ): d log H/d log θ_d at θ_d = 1 is the elasticity in d.
-    H = A.harm_vs_scale(xi, theta["c_star"], d0=static["d0"] + (theta["d"] - 1.0) * d_xi, d1=static["d1"],
-                        beta0=static["beta0"], alpha=theta["alpha"], beta_h=theta["beta_h"])
+    # `harm_vs_scale` (d = d0 + d1·log ξ, β_A = β0·ξ^α, total harm) from the unchecked loop kernels:
+    # no error_if callbacks, so the compiled sweep is stored in the persistent cache.
+    d0 = static["d0"] + (theta["d"] - 1.0) * d_xi
+    d = d0 + static["d1"] * jnp.log(xi)
+    beta_a = static["beta0"] * jnp.exp(theta["alpha"] * jnp.log(xi))
+    H = _integral_harm(theta["c_star"], d, beta_a, theta["beta_h"], A.DEFAULT_READING, True)
     return jnp.log(H)
 
 

@@ -60,27 +60,51 @@ def value_map(resolution: int, axes) -> np.ndarray:
     return d * np.asarray(axes)
 
 
+def _kernels(family):
+    """f, g, forced_update_value, penalty, action_value of `sumjax.guarded` on a checked `family`,
+    from its unchecked cores: the weights are not re-checked with `error_if` (a host callback), so
+    the compiled program is stored in the persistent cache. Callers pass points on the simplex."""
+    import types
+
+    import jax.numpy as jnp
+
+    from ..guarded import learning as L
+
+    def action(core):
+        def fn(u_t, outcomes, probs):
+            batch = jnp.broadcast_shapes(u_t.shape[:-1], outcomes.shape[:-2], probs.shape[:-1])
+            return L._run_action(core, family, u_t, outcomes, probs, batch)
+        return fn
+
+    return types.SimpleNamespace(
+        f=lambda w: L._run(L._op_f, family, w),
+        g=lambda v, w: L._run(L._op_g, family, v, w),
+        forced_update_value=lambda u_t, w_prime: L._run(L._op_forced, family, u_t, w_prime),
+        penalty=action(L._core_penalty),
+        action_value=action(L._core_action_value),
+    )
+
+
 def _point(p, static):
     import jax
     import jax.numpy as jnp
 
-    from .. import guarded as G
-
-    values, grid, u_t = static["values"], static["grid"], static["u_t"]
+    G = _kernels(static["values"])
+    grid, u_t = static["grid"], static["u_t"]
     w = p["w"]
     dt = w.dtype
     one = jnp.ones((1,), dt)
     verts = jnp.eye(3, dtype=dt)
-    f_w = G.f(w, values)
-    forced = G.forced_update_value(u_t, w, values)
+    f_w = G.f(w)
+    forced = G.forced_update_value(u_t, w)
     return {
         "f": f_w,
         "forced_value": forced,
-        "forced_penalty": G.penalty(u_t, w[None], one, values),
-        "info_value": G.action_value(u_t, verts, w, values),
-        "info_penalty": G.penalty(u_t, verts, w, values),
+        "forced_penalty": G.penalty(u_t, w[None], one),
+        "info_value": G.action_value(u_t, verts, w),
+        "info_penalty": G.penalty(u_t, verts, w),
         # f(w) − g_v(w) for every v of the grid: the supporting-line gap at this w.
-        "min_gap": jnp.min(jax.vmap(lambda v: f_w - G.g(v, w, values))(grid)),
+        "min_gap": jnp.min(jax.vmap(lambda v: f_w - G.g(v, w))(grid)),
     }
 
 
@@ -91,15 +115,18 @@ def compute(ctx) -> dict:
     u_t = u_t / u_t.sum()
     # Append U_t itself: there the informative update is exactly unbiased.
     points = np.concatenate([grid, u_t[None]], 0)
+    from ..guarded import FinitePolicies
+
     static = {
-        "values": ctx.asarray(value_map(cfg.policy_resolution, cfg.axes)),
+        # Checked once here, eagerly; the compiled point then runs the unchecked cores.
+        "values": FinitePolicies(ctx.asarray(value_map(cfg.policy_resolution, cfg.axes))),
         "grid": ctx.asarray(grid),
         "u_t": ctx.asarray(u_t),
     }
     out = ctx.sweep("grid", _point, {"w": np.asarray(points, dtype=np.dtype(ctx.dtype))}, chunk=cfg.chunk, static=static)
     import jax
 
-    f_ut = np.asarray(jax.jit(lambda u, v: __import__("sumjax").guarded.f(u, v))(static["u_t"], static["values"]))
+    f_ut = np.asarray(jax.jit(lambda u, fam: _kernels(fam).f(u))(static["u_t"], static["values"]))
     data = {k: v[:-1] for k, v in out.items()}
     data.update({f"at_ut_{k}": v[-1] for k, v in out.items()})
     data.update(w=grid, u_t=u_t, f_ut=f_ut, eps=np.finfo(out["f"].dtype).eps)

@@ -55,9 +55,12 @@ def compute(ctx) -> dict:
     cfg = ctx.cfg
     p = np.linspace(0.0, 1.0, cfg.n_grid)
     # One compiled program for everything (eager calls would compile hundreds of small ones).
+    from ..guarded import FinitePolicies
+
+    # The families are checked here, eagerly; the compiled program runs the unchecked cores.
     out = jax.jit(_core, static_argnums=(3,))(
-        ctx.asarray(value_map(cfg.n_policies, cfg.ellipse_b)),
-        ctx.asarray(value_map(cfg.n_policies, 1.0)),
+        FinitePolicies(ctx.asarray(value_map(cfg.n_policies, cfg.ellipse_b))),
+        FinitePolicies(ctx.asarray(value_map(cfg.n_policies, 1.0))),
         ctx.asarray(np.stack([1 - p, p], -1)),
         (cfg.n_random_actions, cfg.n_outcomes),
         ctx.key,
@@ -68,42 +71,44 @@ def compute(ctx) -> dict:
     return out
 
 
-def _core(values, sym_values, w, sizes, key) -> dict:
+def _core(family, sym_family, w, sizes, key) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from .. import guarded as G
+    from .simplex_penalty import _kernels  # unchecked guarded cores (no error_if: cacheable)
 
+    G, G_sym = _kernels(family), _kernels(sym_family)
+    values = family.values
     n_random_actions, n_outcomes = sizes
     dt = values.dtype
     v0, v1 = jnp.asarray([1.0, 0.0], dt), jnp.asarray([0.0, 1.0], dt)
     u_t = jnp.asarray([0.5, 0.5], dt)
     quarter = jnp.asarray([0.25, 0.75], dt)
 
-    f_w = G.f(w, values)
-    f_v0, f_v1, f_ut = G.f(v0, values), G.f(v1, values), G.f(u_t, values)
+    f_w = G.f(w)
+    f_v0, f_v1, f_ut = G.f(v0), G.f(v1), G.f(u_t)
     chord = (1 - w[:, 1]) * f_v0 + w[:, 1] * f_v1
-    g0, g1 = G.g(v0, w, values), G.g(v1, w, values)
+    g0, g1 = G.g(v0, w), G.g(v1, w)
 
     # Forced update to every w' of the grid: value without penalty f(w'), with it g_{w'}(U_t).
-    forced = G.forced_update_value(u_t, w, values)
-    forced_pen = jax.vmap(lambda wp: G.penalty(u_t, wp[None], jnp.ones((1,), wp.dtype), values))(w)
+    forced = G.forced_update_value(u_t, w)
+    forced_pen = jax.vmap(lambda wp: G.penalty(u_t, wp[None], jnp.ones((1,), wp.dtype)))(w)
 
     # f above every g_v: all grid pairs (v, w) at once.
-    gap_lines = jax.vmap(lambda v: f_w - G.g(v, w, values))(w)
+    gap_lines = jax.vmap(lambda v: f_w - G.g(v, w))(w)
     # Second differences of f on the uniform grid (convexity).
     second_diff = f_w[:-2] - 2 * f_w[1:-1] + f_w[2:]
 
     def informative(probs):
         outcomes = jnp.stack([v0, v1])
-        return G.action_value(u_t, outcomes, jnp.asarray(probs, dt), values), G.penalty(u_t, outcomes, jnp.asarray(probs, dt), values)
+        return G.action_value(u_t, outcomes, jnp.asarray(probs, dt)), G.penalty(u_t, outcomes, jnp.asarray(probs, dt))
 
     info_value, info_pen = informative([0.5, 0.5])
     green_value, green_pen = informative([0.51, 0.49])
     one = jnp.ones((1,), values.dtype)
-    pen_q = G.penalty(u_t, quarter[None], one, values)
-    pen_q_sym = G.penalty(u_t, quarter[None], one, sym_values)
-    pen_v0 = G.penalty(u_t, v0[None], one, values)
+    pen_q = G.penalty(u_t, quarter[None], one)
+    pen_q_sym = G_sym.penalty(u_t, quarter[None], one)
+    pen_v0 = G.penalty(u_t, v0[None], one)
 
     # Random actions made unbiased by construction: U_t := EU of random outcomes/probs.
     k1, k2 = jax.random.split(key)
@@ -111,10 +116,10 @@ def _core(values, sym_values, w, sizes, key) -> dict:
     probs = jax.random.dirichlet(k2, jnp.ones(n_outcomes, values.dtype), (n_random_actions,)).astype(values.dtype)
     u_rand = jnp.einsum("ak,akj->aj", probs, outs)
     u_rand = u_rand / jnp.sum(u_rand, -1, keepdims=True)
-    rand_pen = G.penalty(u_rand, outs, probs, values)
-    rand_gain = G.action_value(u_rand, outs, probs, values) - G.f(u_rand, values)
+    rand_pen = G.penalty(u_rand, outs, probs)
+    rand_gain = G.action_value(u_rand, outs, probs) - G.f(u_rand)
     # Forced updates from random U_t to random w': g_{w'}(U_t) - f(U_t) must be <= 0.
-    forced_gap = jax.vmap(lambda u: G.forced_update_value(u, w, values) - G.f(u, values))(w)
+    forced_gap = jax.vmap(lambda u: G.forced_update_value(u, w) - G.f(u))(w)
 
     return {
         "f": f_w,
@@ -130,10 +135,10 @@ def _core(values, sym_values, w, sizes, key) -> dict:
         "info_penalty": info_pen,
         "green_value": green_value,
         "green_penalty": green_pen,
-        "forced_v0_value": G.forced_update_value(u_t, v0, values),
+        "forced_v0_value": G.forced_update_value(u_t, v0),
         "penalty_v0": pen_v0,
-        "f_quarter": G.f(quarter, values),
-        "forced_quarter_value": G.forced_update_value(u_t, quarter, values),
+        "f_quarter": G.f(quarter),
+        "forced_quarter_value": G.forced_update_value(u_t, quarter),
         "penalty_quarter": pen_q,
         "penalty_quarter_symmetric": pen_q_sym,
         "min_f_minus_lines": jnp.min(gap_lines),

@@ -21,7 +21,7 @@ NAME = "scenario_sensitivity"
 TITLE = "Which assumption matters most: elasticities of total harm in every scenario parameter"
 SOURCE = "Beyond the texts"
 CAPTION = (
-    "Left: |∂log H/∂log θ| at the reference point (all seven effects on), by jax.grad (bars) and central finite "
+    "Left: |∂log H/∂log θ| at the reference point (all seven effects on), by forward-mode autodiff, jax.jacfwd (bars) and central finite "
     "differences (markers), ranked. Right: the elasticities along β_A/β_H."
 )
 
@@ -153,7 +153,7 @@ def claims(data, cfg) -> list[Claim]:
                  HOLDS if top_text > top_eff else FAILS,
                  "all seven effects on at once at moderate values (Config); elasticities are local")]
     err, ok = gradient_check([el[k] for k in PARAMS], [fd[k] for k in PARAMS])
-    out.append(Claim(SOURCE, "jax.grad through the whole scenario loop agrees with finite differences",
+    out.append(Claim(SOURCE, "Forward-mode autodiff (jax.jacfwd) through the whole scenario loop agrees with finite differences",
                      f"max relative disagreement over {len(PARAMS)} parameters: {err:.2g}", HOLDS if ok else FAILS,
                      "central differences (relative step fd_step) in the run's dtype; |error| / (|FD| + 0.01): float32 FD resolves elasticities to ~1e-3 only"))
     return out

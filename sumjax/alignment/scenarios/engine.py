@@ -51,7 +51,7 @@ from .. import _vmf
 from .._bessel import vmf_core
 from .._vmf import _kl_from_core
 from ..readings import DEFAULT_READING, Reading
-from ._information import mutual_information as _mutual_information
+from ..information import _mutual_information
 
 __all__ = ["Effects", "neutral_effects", "Scenario", "Baseline", "ScenarioResult", "scenario_harm", "simulate"]
 

@@ -56,7 +56,7 @@ def progress_integral(c_star, d, fn, progress, num_nodes):
     c, wj = _nodes_in_c(c_star, progress, num_nodes)
     dd = d[..., None]
     kappa = _vmf.kappa_from_mean(c, dd)
-    integrand = fn.expectation(kappa, dd) * _progress_density(kappa, dd, progress)
+    integrand = fn.expectation_at(c, kappa, dd) * _progress_density(kappa, dd, progress)
     return jnp.sum(wj * integrand, axis=-1)
 
 
@@ -76,7 +76,7 @@ def mutual_integral(c_star, d, beta_a, beta_h, T, reading, cap, num_nodes):
     kappa = _vmf.kappa_from_mean(c, dd)
     delta = reading.round_information(kappa, dd, ba, bh, cap)
     pos = delta > 0
-    integrand = reading.harm_functional.expectation(kappa, dd) * _progress_density(kappa, dd, reading.progress)
+    integrand = reading.harm_functional.expectation_at(c, kappa, dd) * _progress_density(kappa, dd, reading.progress)
     integrand = jnp.where(pos, integrand / reading.progress_norm(jnp.where(pos, delta, 1.0)), 0.0)
     J = jnp.sum(wj * integrand, axis=-1)
     return jnp.where(T > 0, T * J, 0.0)

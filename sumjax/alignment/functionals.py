@@ -31,11 +31,15 @@ class HarmFunctional(eqx.Module):
         law: F(κ, d), a function of broadcastable float arrays κ ≥ 0 and d ≥ 2 returning
             E[g(c)] of their broadcast shape; `None` (default) integrates `pointwise` by quadrature.
         name: label used in reports and in `Reading` names (default ``"custom"``).
+        of_mean: F as a function of the mean E[c] alone, where F depends on the law only through
+            it (1 − E[c]); `None` (default) otherwise. The loop's integral, whose nodes are values
+            of E[c], then needs no Bessel evaluation for F.
     """
 
     pointwise: Callable = eqx.field(static=True)
     law: Callable | None = eqx.field(static=True, default=None)
     name: str = eqx.field(static=True, default="custom")
+    of_mean: Callable | None = eqx.field(static=True, default=None)
 
     def expectation(self, kappa, d):
         """F(κ, d) = E_{c ~ law(κ, d)}[g(c)]: the closed form `law` if given, else quadrature over θ.
@@ -53,6 +57,15 @@ class HarmFunctional(eqx.Module):
 
         kappa, d = jnp.broadcast_arrays(kappa, d)
         return _expectation_jit(self.pointwise, kappa, d, _DEFAULT_NODES)
+
+
+    def expectation_at(self, mean, kappa, d):
+        """F at a point where E[c] = ``mean`` is already known (κ = κ(mean, d)): ``of_mean(mean)``
+        if the functional has that form, else `expectation` (κ, d). Same value; for 1 − E[c] the
+        derivative in d at fixed mean is exactly 0, as it should be."""
+        if self.of_mean is not None:
+            return self.of_mean(mean)
+        return self.expectation(kappa, d)
 
 
 def _one_minus(c):
@@ -92,7 +105,7 @@ def _one_minus_law(kappa, d):
 
 
 #: Default: g(c) = 1 − c, F = 1 − E[c] (relatively accurate as E[c] → 1).
-one_minus_cosine = HarmFunctional(_one_minus, _one_minus_law, "one_minus_cosine")
+one_minus_cosine = HarmFunctional(_one_minus, _one_minus_law, "one_minus_cosine", of_mean=_one_minus)
 #: g(c) = max(0, −c): only optimisation that actively opposes the human direction counts.
 negative_part = HarmFunctional(_neg_part, _negative_part_law, "negative_part")
 

@@ -236,32 +236,35 @@ def _vmf_core(kappa, nu):
     return _vmf_core_impl(kappa, nu)
 
 
-def _core_partials(kappa, nu, direction):
-    """(outputs, ∂outputs/∂direction) by one forward-mode pass with a tangent of ones."""
+def _core_partials(kappa, nu, use_k: bool, use_n: bool):
+    """(outputs, ∂/∂κ or None, ∂/∂ν or None) by forward mode with tangents of ones; both partials
+    in one pass (two tangent lanes, one recurrence loop) when both are wanted."""
     ones, zeros = jnp.ones_like(kappa), jnp.zeros_like(kappa)
-    tangents = (ones, zeros) if direction == "kappa" else (zeros, ones)
-    return jax.jvp(_vmf_core_impl, (kappa, nu), tangents)
+    if use_k and use_n:
+        lanes = (jnp.stack([ones, zeros]), jnp.stack([zeros, ones]))
+        out, parts = jax.vmap(lambda tk, tn: jax.jvp(_vmf_core_impl, (kappa, nu), (tk, tn)), out_axes=(None, 0))(*lanes)
+        return out, tuple(p[0] for p in parts), tuple(p[1] for p in parts)
+    out, part = jax.jvp(_vmf_core_impl, (kappa, nu), (ones, zeros) if use_k else (zeros, ones))
+    return out, (part if use_k else None), (None if use_k else part)
 
 
 def _vmf_core_jvp(primals, tangents):
     kappa, nu = primals
     dk, dn = tangents
-    # Symbolic zeros: a caller differentiating in κ only (or ν only) pays for one pass.
+    # Symbolic zeros: a caller differentiating in κ only (or ν only) pays for one tangent lane.
     use_k = not isinstance(dk, SymbolicZero)
     use_n = not isinstance(dn, SymbolicZero)
-    out, dout = None, None
-    if use_k:
-        out, pk = _core_partials(kappa, nu, "kappa")
-        dout = tuple(p * dk for p in pk)
-    if use_n:
-        out, pn = _core_partials(kappa, nu, "nu")
-        # At κ = 0 every output is constant in ν (R = 0, C = 1, L = Lc = 0): exactly 0, not rounding.
-        tn = tuple(jnp.where(kappa == 0, 0.0, p) * dn for p in pn)
-        dout = tn if dout is None else tuple(a + b for a, b in zip(dout, tn))
-    if out is None:  # not reached (JAX does not call a rule with all-zero tangents), kept for safety
+    if not (use_k or use_n):  # not reached (JAX does not call a rule with all-zero tangents)
         out = _vmf_core_impl(kappa, nu)
-        dout = tuple(jnp.zeros_like(o) for o in out)
-    return out, dout
+        return out, tuple(jnp.zeros_like(o) for o in out)
+    out, pk, pn = _core_partials(kappa, nu, use_k, use_n)
+    dout = [jnp.zeros_like(o) for o in out]
+    if use_k:
+        dout = [t + p * dk for t, p in zip(dout, pk)]
+    if use_n:
+        # At κ = 0 every output is constant in ν (R = 0, C = 1, L = Lc = 0): exactly 0, not rounding.
+        dout = [t + jnp.where(kappa == 0, 0.0, p) * dn for t, p in zip(dout, pn)]
+    return out, tuple(dout)
 
 
 _vmf_core.defjvp(_vmf_core_jvp, symbolic_zeros=True)

@@ -82,6 +82,18 @@ def mutual_integral(c_star, d, beta_a, beta_h, T, reading, cap, num_nodes):
     return jnp.where(T > 0, T * J, 0.0)
 
 
+def integral_harm(c_star, d, beta_a, beta_h, reading, rectify: bool, cap: bool, num_nodes: int = 48):
+    """Total harm by the integral, constant δ (``information="beta"``): H = T·J/p(δ) with
+    T = `reading.harm_scale`, δ = `reading.step`. What `total_harm(method="integral")` computes
+    after its checks; internal callers (experiments, scaling) call this directly. ``beta_h=None``
+    only without rectification and cap."""
+    if beta_h is None:
+        beta_h = jnp.zeros((), jnp.result_type(beta_a))
+    T = reading.harm_scale(beta_a, beta_h, rectify)
+    J = progress_integral(c_star, d, reading.harm_functional, reading.progress, num_nodes)
+    return scale_integral(J, T, reading.step(beta_a, beta_h, cap), reading)
+
+
 # --------------------------------------------------------------------------- the round sum (constant δ)
 
 

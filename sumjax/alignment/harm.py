@@ -311,6 +311,10 @@ def total_harm(
     num_nodes = _count(num_nodes, "num_nodes", 2)
     max_rounds = _count(max_rounds, "max_rounds", 1)
     c_star, d, beta_a, beta_h = _validate_loop(c_star, d, beta_a, beta_h, rectify, cap)
+    if r.information == "beta" and method == "integral":
+        # Two compiled pieces: the integral keyed only on the shapes of (c*, d) and the reading,
+        # then the cheap β-dependent scale, broadcast against it.
+        return _loop.integral_harm(c_star, d, beta_a, beta_h, r, rectify, cap, num_nodes)
     T = r.harm_scale(beta_a, beta_h, rectify)
     if r.information == "mutual":
         c_star, d, beta_a, beta_h, T = jnp.broadcast_arrays(c_star, d, beta_a, beta_h, T)
@@ -318,11 +322,6 @@ def total_harm(
             return _loop.mutual_integral(c_star, d, beta_a, beta_h, T, r, cap, num_nodes)
         return _mutual_sum(c_star, d, beta_a, beta_h, T, r, cap, max_rounds)
     delta = r.step(beta_a, beta_h, cap)
-    if method == "integral":
-        # Two compiled pieces: the integral keyed only on the shapes of (c*, d) and the reading,
-        # then the cheap β-dependent scale, broadcast against it.
-        J = _loop.progress_integral(c_star, d, r.harm_functional, r.progress, num_nodes)
-        return _loop.scale_integral(J, T, delta, r)
     c_star, d, delta, T = jnp.broadcast_arrays(c_star, d, delta, T)
     N, _ = _loop.num_rounds(c_star, d, delta, r)
     N = _check_rounds(jnp.where(T > 0, N, 0.0), max_rounds)

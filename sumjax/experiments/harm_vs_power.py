@@ -44,18 +44,12 @@ def requires() -> None:
 
 
 def _integral_harm(c, d, beta_a, beta_h, reading, rectify):
-    """`total_harm(c, d, β_A, β_H, reading=…, rectify=…)` (integral method, 48 nodes) from the pure
-    loop kernels: no error_if callbacks, so the compiled sweep is stored in the persistent cache
-    (the runner validated the config before any computation)."""
-    import jax.numpy as jnp
-
+    """`total_harm(c, d, β_A, β_H, reading=…, rectify=…)` (integral method, 48 nodes, cap following
+    `rectify`) from the pure loop kernel: no error_if callbacks, so the compiled sweep is stored in
+    the persistent cache (the runner validated the config before any computation)."""
     from ..alignment import _loop
 
-    if beta_h is None:
-        beta_h = jnp.zeros((), jnp.result_type(beta_a))
-    T = reading.harm_scale(beta_a, beta_h, rectify)
-    J = _loop.progress_integral(c, d, reading.harm_functional, reading.progress, 48)
-    return _loop.scale_integral(J, T, reading.step(beta_a, beta_h, rectify), reading)
+    return _loop.integral_harm(c, d, beta_a, beta_h, reading, rectify, rectify)
 
 
 def _point(p, static):

@@ -84,6 +84,22 @@ def _logit_jvp(primals, tangents):
     return _logit(R, C), dR * (1.0 / R + 1.0 / C)
 
 
+def _kappa_r_prime(kappa, nu, R, C):
+    """(κ·A'(κ), reliable): κA' = κ(1 − R²) − (2ν+1)R, written RC·(κ(1+R)/R − (2ν+1)/C) — two
+    positive terms that cancel to a relative error ~eps·(ν + 1 + κ/(ν+1)). Used only as a Newton
+    slope; ``reliable`` is False where that error exceeds 1e-3 (huge ν, or κ ≫ ν), where the
+    caller uses the slope's asymptote instead (a slope off by a factor < 2 only slows Newton)."""
+    eps = jnp.finfo(kappa.dtype).eps
+    Rs = jnp.where(R > 0, R, 1.0)
+    krp = R * C * (kappa * (1.0 + R) / Rs - (2.0 * nu + 1.0) / C)
+    reliable = (eps * (nu + 1.0 + kappa / (nu + 1.0)) < 1e-3) & (R > 0) & jnp.isfinite(krp) & (krp > 0)
+    return krp, reliable
+
+
+# The residuals the solver iterates carry the analytic slope (custom JVP), so each Newton step costs
+# one Bessel pass, not a forward-mode pass through the recurrence; the implicit rule differentiates
+# the exact equations (`_mean_equation`, `_kl_equation`), not these.
+@jax.custom_jvp
 def _logit_mean_residual(u, params):
     """log A_d(e^u) − log(1 − A_d(e^u)) − logit c: increasing in u, slope ~1 at both ends."""
     c, d = params
@@ -91,17 +107,45 @@ def _logit_mean_residual(u, params):
     return _logit(R, C) - (jnp.log(c) - jnp.log1p(-c))
 
 
+@_logit_mean_residual.defjvp
+def _logit_mean_residual_jvp(primals, tangents):
+    u, (c, d) = primals
+    du = tangents[0]
+    kappa, nu = jnp.exp(u), 0.5 * d - 1.0
+    R, C, _, _ = vmf_core(kappa, nu)
+    value = jnp.log(R) - jnp.log(C) - (jnp.log(c) - jnp.log1p(-c))
+    # d/du [log R − log C] = κA'(κ)/(RC); → 1 as κ → 0 and as κ → ∞
+    krp, reliable = _kappa_r_prime(kappa, nu, R, C)
+    return value, jnp.where(reliable, krp / jnp.where(reliable, R * C, 1.0), 1.0) * du
+
+
 def _mean_equation(kappa, d):
     """A_d(κ) (= c: the equation the implicit rule differentiates; ∂_κA_d(0) = 1/d > 0)."""
     return vmf_core(kappa, 0.5 * d - 1.0)[0]
 
 
+@jax.custom_jvp
 def _log_kl_residual(u, params):
     """log D(e^u) − log D*: increasing in u."""
     target, d = params
     kappa = jnp.exp(u)
     nu = 0.5 * d - 1.0
     return jnp.log(_kl_from_core(kappa, nu, *vmf_core(kappa, nu))) - jnp.log(target)
+
+
+@_log_kl_residual.defjvp
+def _log_kl_residual_jvp(primals, tangents):
+    u, (target, d) = primals
+    du = tangents[0]
+    kappa, nu = jnp.exp(u), 0.5 * d - 1.0
+    R, C, L, Lc = vmf_core(kappa, nu)
+    D = _kl_from_core(kappa, nu, R, C, L, Lc)
+    value = jnp.log(D) - jnp.log(target)
+    # d/du log D = κD'(κ)/D = κ·κA'(κ)/D; → 2 as κ → 0 (D ≈ κ²/(2d)), → (ν + ½)/D as κ → ∞
+    krp, reliable = _kappa_r_prime(kappa, nu, R, C)
+    Ds = jnp.where(D > 0, D, 1.0)
+    asymptote = jnp.where(kappa < nu + 1.0, 2.0, (nu + 0.5) / Ds)
+    return value, jnp.where(reliable & (D > 0), kappa * krp / Ds, asymptote) * du
 
 
 def _kl_equation(kappa, d):

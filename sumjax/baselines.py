@@ -87,8 +87,13 @@ def best_of_n(world, utility, n) -> BaselineResult:
     """
     _check_world(world, "best_of_n")
     values = checked_utility_values(world, utility)
+    n = check_range(as_float_of(n, world.log_mass.dtype), "n", 1.0)
+    return _best_of_n(world, values, n)
+
+
+def _best_of_n(world, values, n) -> BaselineResult:
+    """`best_of_n` unchecked (the kernel): `values` the utility at every state (finite), real `n` ≥ 1."""
     lw = world.log_mass
-    n = check_range(as_float_of(n, lw.dtype), "n", 1.0)
     upper, lower, p = _cdf_levels(lw, values)
     mass = upper - lower  # mass of the state's tie level
     pos = (p > 0) & (mass > 0)
@@ -126,8 +131,13 @@ def quantilizer(world, utility, q) -> BaselineResult:
     """
     _check_world(world, "quantilizer")
     values = checked_utility_values(world, utility)
+    q = check_range(as_float_of(q, world.log_mass.dtype), "q", 0.0, 1.0, lower_inclusive=False)
+    return _quantilizer(world, values, q)
+
+
+def _quantilizer(world, values, q) -> BaselineResult:
+    """`quantilizer` unchecked (the kernel): `values` the utility at every state (finite), `q` in (0, 1]."""
     lw = world.log_mass
-    q = check_range(as_float_of(q, lw.dtype), "q", 0.0, 1.0, lower_inclusive=False)
     upper, lower, p = _cdf_levels(lw, values)
     mass = upper - lower
     above = 1.0 - upper  # mass strictly above the level

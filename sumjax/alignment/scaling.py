@@ -19,11 +19,14 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._numerics import float_dtype
 from .._validate import check_range
+from . import _loop
 from .harm import total_harm
-from .readings import as_reading
+from .readings import Reading, as_reading
 
 __all__ = [
     "scale_dimension",
@@ -42,6 +45,16 @@ def _float(x):
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
 
 
+def _dimension(xi, d0, d1):
+    """d(ξ) = d₀ + d₁·log ξ (kernel: no checks)."""
+    return d0 + d1 * jnp.log(xi)
+
+
+def _power(xi, beta0, alpha):
+    """β_A(ξ) = β₀·ξ^α (kernel: no checks)."""
+    return beta0 * jnp.exp(alpha * jnp.log(xi))
+
+
 def scale_dimension(xi, d0, d1) -> Float[Array, "..."]:
     """d(ξ) = d₀ + d₁·log ξ (must stay ≥ 2 on the ξ used; checked where d is consumed).
 
@@ -54,7 +67,7 @@ def scale_dimension(xi, d0, d1) -> Float[Array, "..."]:
         Float array of the broadcast shape: d(ξ) (not checked to be ≥ 2 here).
     """
     xi = check_range(xi, "xi", 0.0, lower_inclusive=False)
-    return d0 + d1 * jnp.log(xi)
+    return _dimension(xi, d0, d1)
 
 
 def scale_power(xi, beta0, alpha) -> Float[Array, "..."]:
@@ -71,7 +84,7 @@ def scale_power(xi, beta0, alpha) -> Float[Array, "..."]:
     xi = check_range(xi, "xi", 0.0, lower_inclusive=False)
     beta0 = check_range(beta0, "beta0", 0.0)
     alpha = check_range(alpha, "alpha", 0.0, lower_inclusive=False)
-    return beta0 * jnp.exp(alpha * jnp.log(xi))
+    return _power(xi, beta0, alpha)
 
 
 def harm_vs_scale(xi: ArrayLike, c_star, *, d0, d1, beta0, alpha, beta_h, **options) -> Float[Array, "..."]:
@@ -136,14 +149,52 @@ def harm_log_slope(t: ArrayLike, c_star, **kwargs) -> Float[Array, "..."]:
     Returns:
         Float array of the shape of `t`: σ(t) = d log H/dt (0 where H = 0).
     """
+    return _log_slope(lambda s: harm_vs_time(s, c_star, **kwargs), t)
+
+
+def _log_slope(harm_of, t):
+    """σ = d log H/dt of a scalar function `harm_of` of t, by forward mode, elementwise in t; 0 where H = 0."""
     t = _float(t)
 
     def one(tt):
-        H, dH = jax.jvp(lambda s: harm_vs_time(s, c_star, **kwargs), (tt,), (jnp.ones_like(tt),))
+        H, dH = jax.jvp(harm_of, (tt,), (jnp.ones_like(tt),))
         pos = H > 0
         return jnp.where(pos, dH / jnp.where(pos, H, 1.0), 0.0)
 
     return jnp.vectorize(one)(t)
+
+
+# --------------------------------------------------------------------------- kernels (no checks)
+# For internal callers (the experiments) that pass valid arrays of one floating dtype, e.g. inside
+# a jitted sweep: no `equinox.error_if`, hence no host callback, so JAX's persistent compilation
+# cache can store the program. The same operations as the public path, and the same results bit for
+# bit (tests/alignment/test_scaling.py): a check passes its value through unchanged but is a wall XLA
+# does not optimise across, so the kernels put `lax.optimization_barrier` where it matters — on ξ
+# (else XLA rewrites log(exp(g·t)) to g·t, an ulp apart) and on the slope's t (else XLA merges the
+# slope's primal with a separately computed H of the same t, and the reductions round differently).
+
+
+def _harm_vs_time_kernel(t, c_star, *, growth, xi0, d0, d1, beta0, alpha, beta_h, reading: Reading,
+                         rectify: bool = True, cap_delta: bool | None = None, num_nodes: int = 48):
+    """`harm_vs_time` with ``method="integral"`` under a ``information="beta"`` `Reading`, unchecked:
+    ξ = ξ₀e^{gt}, d = d₀ + d₁ log ξ, β_A = β₀ξ^α, then `total_harm`'s integral (J over the progress,
+    scaled by T/p(δ))."""
+    if reading.information != "beta":
+        raise ValueError(f"_harm_vs_time_kernel: information='beta' readings only; got {reading.information!r}")
+    cap = rectify if cap_delta is None else bool(cap_delta)
+    xi = lax.optimization_barrier(xi0 * jnp.exp(growth * _float(t)))
+    d, beta_a = _dimension(xi, d0, d1), _power(xi, beta0, alpha)
+    dtype = float_dtype(c_star, d, beta_a, beta_h)
+    c_star, d, beta_a, beta_h = (jnp.asarray(x, dtype) for x in (c_star, d, beta_a, beta_h))
+    T = reading.harm_scale(beta_a, beta_h, rectify)
+    delta = reading.step(beta_a, beta_h, cap)
+    J = _loop.progress_integral(c_star, d, reading.harm_functional, reading.progress, num_nodes)
+    return _loop.scale_integral(J, T, delta, reading)
+
+
+def _harm_log_slope_kernel(t, c_star, **kwargs):
+    """`harm_log_slope` on `_harm_vs_time_kernel` (same keyword arguments), unchecked."""
+    return _log_slope(lambda s: _harm_vs_time_kernel(s, c_star, **kwargs), lax.optimization_barrier(_float(t)))
 
 
 def asymptotic_log_slope(t: ArrayLike, *, growth=1.0, xi0=1.0, d0, d1, alpha, reading=None, measure=None,
@@ -224,6 +275,11 @@ def scaling_phases(t: ArrayLike, H: ArrayLike, *, catchup_ratio: float = 1.5, la
         raise ValueError(f"arguments `t` and `H` must be 1-D of equal length >= 3; got {t.shape} and {H.shape}")
     if catchup_ratio <= 1.0:
         raise ValueError(f"argument `catchup_ratio` must be > 1; got {catchup_ratio!r}")
+    return _scaling_phases_kernel(t, H, catchup_ratio, late_slope)
+
+
+def _scaling_phases_kernel(t, H, catchup_ratio, late_slope=None) -> ScalingPhases:
+    """`scaling_phases` unchecked: `t` increasing, `H` ≥ 0, both 1-D arrays of one length ≥ 3, `catchup_ratio` > 1."""
     pos = H > 0
     logH = jnp.log(jnp.where(pos, H, 1.0))
     prev_ok = jnp.concatenate([jnp.array([False]), pos[:-1]])

@@ -58,16 +58,21 @@ def worlds(n_states: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _point(p, static):
+    # Pure kernels (no checks): the worlds and utilities are valid by construction (`worlds`), and
+    # checked functions or constructors would compile `equinox.error_if` host callbacks into the
+    # sweep, which JAX's persistent compilation cache refuses to store.
     import jax.numpy as jnp
 
-    import sumjax
+    from ..baselines import _best_of_n, _quantilizer
+    from ..tilt import _tilt_compiled
+    from ..worlds import DiscreteWorld
 
-    world = sumjax.DiscreteWorld(static["log_probs"][p["world"]])
-    utility = sumjax.TabularUtility(static["values"][p["world"]])
-    bon = sumjax.best_of_n(world, utility, p["n"])
-    qua = sumjax.quantilizer(world, utility, p["q"])
-    t_bon = sumjax.tilt(world, utility, jnp.maximum(bon.kl, 0.0))
-    t_qua = sumjax.tilt(world, utility, jnp.maximum(qua.kl, 0.0))
+    world = DiscreteWorld._from_checked(static["log_probs"][p["world"]])  # normalised, as DiscreteWorld(lp)
+    values = static["values"][p["world"]].astype(world.dtype)
+    bon = _best_of_n(world, values, p["n"].astype(world.dtype))
+    qua = _quantilizer(world, values, p["q"].astype(world.dtype))
+    t_bon = _tilt_compiled(world, values, jnp.maximum(bon.kl, 0.0).astype(world.dtype))
+    t_qua = _tilt_compiled(world, values, jnp.maximum(qua.kl, 0.0).astype(world.dtype))
     return {
         "bon_kl": bon.kl, "bon_gain": bon.gain, "tilt_at_bon_gain": t_bon.gain, "tilt_at_bon_kl": t_bon.kl,
         "qua_kl": qua.kl, "qua_gain": qua.gain, "tilt_at_qua_gain": t_qua.gain, "tilt_at_qua_kl": t_qua.kl,

@@ -53,18 +53,22 @@ def requires() -> None:
 
 
 def _kwargs(static):
-    return dict(growth=static["growth"], d0=static["d0"], d1=static["d1"], beta0=static["beta0"], alpha=static["alpha"],
-                beta_h=static["beta_h"])
+    return dict(growth=static["growth"], xi0=1.0, d0=static["d0"], d1=static["d1"], beta0=static["beta0"],
+                alpha=static["alpha"], beta_h=static["beta_h"])
 
 
 def _point(p, static):
+    # Pure kernels (no checks): the inputs are valid by construction (Config), and a checked
+    # function would compile `equinox.error_if` host callbacks into the sweep, which JAX's
+    # persistent compilation cache refuses to store.
     from .. import alignment as A
+    from ..alignment import scaling as S
 
     t, kw = p["t"], _kwargs(static)
     return {
-        "H": A.harm_vs_time(t, static["c_star"], **kw),
-        "H_sqrtD": A.harm_vs_time(t, static["c_star"], reading=A.SCALE_FREE_SQRT_KL, **kw),
-        "sigma": A.harm_log_slope(t, static["c_star"], **kw),
+        "H": S._harm_vs_time_kernel(t, static["c_star"], reading=A.DEFAULT_READING, **kw),
+        "H_sqrtD": S._harm_vs_time_kernel(t, static["c_star"], reading=A.SCALE_FREE_SQRT_KL, **kw),
+        "sigma": S._harm_log_slope_kernel(t, static["c_star"], reading=A.DEFAULT_READING, **kw),
         "sigma_asymptotic": A.asymptotic_log_slope(t, growth=static["growth"], d0=static["d0"], d1=static["d1"],
                                                    alpha=static["alpha"]),
     }
@@ -73,15 +77,16 @@ def _point(p, static):
 def compute(ctx) -> dict:
     import jax
 
-    from .. import alignment as A
+    from ..alignment import scaling as S
 
     cfg = ctx.cfg
     fdt = np.dtype(ctx.dtype)
     t = np.linspace(0.0, cfg.t_max, cfg.n_times)
     static = {k: np.asarray(getattr(cfg, k), fdt) for k in ("growth", "d0", "d1", "beta0", "alpha", "beta_h", "c_star")}
     out = ctx.sweep("times", _point, {"t": t.astype(fdt)}, chunk=cfg.chunk, static=static)
-    # One jitted function for both curves (same shapes): compiled once, not once per lambda.
-    phases_of = jax.jit(lambda tt, hh: A.scaling_phases(tt, hh, catchup_ratio=cfg.catchup_ratio))
+    # One jitted function for both curves (same shapes): compiled once, not once per lambda. The
+    # kernel of `scaling_phases` (t increasing, H ≥ 0 by construction): no host callback to compile.
+    phases_of = jax.jit(lambda tt, hh: S._scaling_phases_kernel(tt, hh, cfg.catchup_ratio))
     phases = phases_of(ctx.asarray(t), ctx.asarray(out["H"]))
     phases_s = phases_of(ctx.asarray(t), ctx.asarray(out["H_sqrtD"]))
     out.update(

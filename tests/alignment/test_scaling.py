@@ -129,3 +129,36 @@ def test_bad_input_raises():
         scaling_phases(T, jnp.ones(3))
     with pytest.raises(ValueError, match="`H`"):
         scaling_phases(T, -jnp.ones_like(T))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_kernels_equal_public_functions_bit_for_bit(dtype):
+    # The experiments call the unchecked kernels inside one jitted sweep; the public functions in the
+    # same composition must give the same bits (the checks only pass values through).
+    from sumjax.alignment import SCALE_FREE_SQRT_KL, DEFAULT_READING
+    from sumjax.alignment import scaling as S
+
+    from _jaxpr import count_callbacks
+
+    kw = {k: jnp.asarray(v, dtype) for k, v in dict(growth=1.0, d0=100.0, d1=10.0, beta0=0.01, alpha=1.0, beta_h=1.0).items()}
+    c = jnp.asarray(0.9, dtype)
+    t = jnp.linspace(0.0, 14.0, 57, dtype=dtype)
+
+    def public(tt, kw):
+        return (harm_vs_time(tt, c, **kw), harm_vs_time(tt, c, reading=SCALE_FREE_SQRT_KL, **kw),
+                harm_log_slope(tt, c, **kw))
+
+    def kernel(tt, kw):
+        return (S._harm_vs_time_kernel(tt, c, xi0=1.0, reading=DEFAULT_READING, **kw),
+                S._harm_vs_time_kernel(tt, c, xi0=1.0, reading=SCALE_FREE_SQRT_KL, **kw),
+                S._harm_log_slope_kernel(tt, c, xi0=1.0, reading=DEFAULT_READING, **kw))
+
+    sweep = lambda f: jax.jit(jax.vmap(f, in_axes=(0, None)))  # noqa: E731
+    for a, b in zip(sweep(public)(t, kw), sweep(kernel)(t, kw)):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert count_callbacks(jax.make_jaxpr(jax.vmap(kernel, in_axes=(0, None)))(t, kw)) == 0
+    H = np.asarray(sweep(public)(t, kw)[0])
+    pub, ker = scaling_phases(t, H), S._scaling_phases_kernel(t, jnp.asarray(H), 1.5)
+    for a, b in zip(jax.tree_util.tree_leaves(pub), jax.tree_util.tree_leaves(ker)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

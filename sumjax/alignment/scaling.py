@@ -186,10 +186,7 @@ def _harm_vs_time_kernel(t, c_star, *, growth, xi0, d0, d1, beta0, alpha, beta_h
     d, beta_a = _dimension(xi, d0, d1), _power(xi, beta0, alpha)
     dtype = float_dtype(c_star, d, beta_a, beta_h)
     c_star, d, beta_a, beta_h = (jnp.asarray(x, dtype) for x in (c_star, d, beta_a, beta_h))
-    T = reading.harm_scale(beta_a, beta_h, rectify)
-    delta = reading.step(beta_a, beta_h, cap)
-    J = _loop.progress_integral(c_star, d, reading.harm_functional, reading.progress, num_nodes)
-    return _loop.scale_integral(J, T, delta, reading)
+    return _loop.integral_harm(c_star, d, beta_a, beta_h, reading, rectify, cap, num_nodes)
 
 
 def _harm_log_slope_kernel(t, c_star, **kwargs):

@@ -70,20 +70,6 @@ def _log_mgf_raw(kappa, d):
 _U_TOL = 2.0  # stop when a step moves log κ by ≤ 2 eps (κ to ~2 ulp)
 
 
-@jax.custom_jvp
-def _logit(R, C):
-    """log R − log C for C = 1 − R (C passed in for its relative accuracy as R → 1)."""
-    return jnp.log(R) - jnp.log(C)
-
-
-@_logit.defjvp
-def _logit_jvp(primals, tangents):
-    # d logit = dR·(1/R + 1/C) since dC = −dR: the Newton loop then differentiates R only.
-    R, C = primals
-    dR, _ = tangents
-    return _logit(R, C), dR * (1.0 / R + 1.0 / C)
-
-
 def _kappa_r_prime(kappa, nu, R, C):
     """(κ·A'(κ), reliable): κA' = κ(1 − R²) − (2ν+1)R, written RC·(κ(1+R)/R − (2ν+1)/C) — two
     positive terms that cancel to a relative error ~eps·(ν + 1 + κ/(ν+1)). Used only as a Newton
@@ -99,24 +85,27 @@ def _kappa_r_prime(kappa, nu, R, C):
 # The residuals the solver iterates carry the analytic slope (custom JVP), so each Newton step costs
 # one Bessel pass, not a forward-mode pass through the recurrence; the implicit rule differentiates
 # the exact equations (`_mean_equation`, `_kl_equation`), not these.
+def _logit_mean_value_and_slope(u, params):
+    """log A_d(e^u) − log(1 − A_d(e^u)) − logit c (C = 1 − R passed for its relative accuracy as
+    R → 1) and its u-slope κA'(κ)/(RC), which → 1 as κ → 0 and as κ → ∞."""
+    c, d = params
+    kappa, nu = jnp.exp(u), 0.5 * d - 1.0
+    R, C, _, _ = vmf_core(kappa, nu)
+    value = jnp.log(R) - jnp.log(C) - (jnp.log(c) - jnp.log1p(-c))
+    krp, reliable = _kappa_r_prime(kappa, nu, R, C)
+    return value, jnp.where(reliable, krp / jnp.where(reliable, R * C, 1.0), 1.0)
+
+
 @jax.custom_jvp
 def _logit_mean_residual(u, params):
     """log A_d(e^u) − log(1 − A_d(e^u)) − logit c: increasing in u, slope ~1 at both ends."""
-    c, d = params
-    R, C, _, _ = vmf_core(jnp.exp(u), 0.5 * d - 1.0)
-    return _logit(R, C) - (jnp.log(c) - jnp.log1p(-c))
+    return _logit_mean_value_and_slope(u, params)[0]
 
 
 @_logit_mean_residual.defjvp
 def _logit_mean_residual_jvp(primals, tangents):
-    u, (c, d) = primals
-    du = tangents[0]
-    kappa, nu = jnp.exp(u), 0.5 * d - 1.0
-    R, C, _, _ = vmf_core(kappa, nu)
-    value = jnp.log(R) - jnp.log(C) - (jnp.log(c) - jnp.log1p(-c))
-    # d/du [log R − log C] = κA'(κ)/(RC); → 1 as κ → 0 and as κ → ∞
-    krp, reliable = _kappa_r_prime(kappa, nu, R, C)
-    return value, jnp.where(reliable, krp / jnp.where(reliable, R * C, 1.0), 1.0) * du
+    value, slope = _logit_mean_value_and_slope(*primals)
+    return value, slope * tangents[0]
 
 
 def _mean_equation(kappa, d):
@@ -124,28 +113,29 @@ def _mean_equation(kappa, d):
     return vmf_core(kappa, 0.5 * d - 1.0)[0]
 
 
+def _log_kl_value_and_slope(u, params):
+    """log D(e^u) − log D* and its u-slope κ·κA'(κ)/D: → 2 as κ → 0 (D ≈ κ²/(2d)), → (ν + ½)/D
+    as κ → ∞."""
+    target, d = params
+    kappa, nu = jnp.exp(u), 0.5 * d - 1.0
+    R, C, L, Lc = vmf_core(kappa, nu)
+    D = _kl_from_core(kappa, nu, R, C, L, Lc)
+    krp, reliable = _kappa_r_prime(kappa, nu, R, C)
+    Ds = jnp.where(D > 0, D, 1.0)
+    asymptote = jnp.where(kappa < nu + 1.0, 2.0, (nu + 0.5) / Ds)
+    return jnp.log(D) - jnp.log(target), jnp.where(reliable & (D > 0), kappa * krp / Ds, asymptote)
+
+
 @jax.custom_jvp
 def _log_kl_residual(u, params):
     """log D(e^u) − log D*: increasing in u."""
-    target, d = params
-    kappa = jnp.exp(u)
-    nu = 0.5 * d - 1.0
-    return jnp.log(_kl_from_core(kappa, nu, *vmf_core(kappa, nu))) - jnp.log(target)
+    return _log_kl_value_and_slope(u, params)[0]
 
 
 @_log_kl_residual.defjvp
 def _log_kl_residual_jvp(primals, tangents):
-    u, (target, d) = primals
-    du = tangents[0]
-    kappa, nu = jnp.exp(u), 0.5 * d - 1.0
-    R, C, L, Lc = vmf_core(kappa, nu)
-    D = _kl_from_core(kappa, nu, R, C, L, Lc)
-    value = jnp.log(D) - jnp.log(target)
-    # d/du log D = κD'(κ)/D = κ·κA'(κ)/D; → 2 as κ → 0 (D ≈ κ²/(2d)), → (ν + ½)/D as κ → ∞
-    krp, reliable = _kappa_r_prime(kappa, nu, R, C)
-    Ds = jnp.where(D > 0, D, 1.0)
-    asymptote = jnp.where(kappa < nu + 1.0, 2.0, (nu + 0.5) / Ds)
-    return value, jnp.where(reliable & (D > 0), kappa * krp / Ds, asymptote) * du
+    value, slope = _log_kl_value_and_slope(*primals)
+    return value, slope * tangents[0]
 
 
 def _kl_equation(kappa, d):

@@ -58,7 +58,6 @@ class HarmFunctional(eqx.Module):
         kappa, d = jnp.broadcast_arrays(kappa, d)
         return _expectation_jit(self.pointwise, kappa, d, _DEFAULT_NODES)
 
-
     def expectation_at(self, mean, kappa, d):
         """F at a point where E[c] = ``mean`` is already known (κ = κ(mean, d)): ``of_mean(mean)``
         if the functional has that form, else `expectation` (κ, d). Same value; for 1 − E[c] the

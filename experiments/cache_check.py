@@ -7,8 +7,10 @@ Runs `sumjax reproduce` four times, each in a new process writing to a new outpu
 cold (empty cache), warm (the same cache), then both again with `EQX_ON_ERROR=nan`, which
 compiles `equinox.error_if` checks without their host callback, so those programs can be
 cached too (the ceiling the cache can reach). Prints the CPU time (user + system of the
-child process), the wall time, the cache entries written, the programs JAX refused to cache
-(host callbacks), and whether every run produced the same claims table.
+child process), the wall time, the cache entries written (JAX's, and the sweeps sumjax stores
+so that a warm run skips tracing them, `sumjax._program_cache`), the programs JAX refused to
+cache (host callbacks), and whether every run produced the same claims table and bit-identical
+result arrays.
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ def _claims(report: str) -> list[tuple[str, ...]]:
     return [tuple(html.unescape(c) for c in row) for row in rows]
 
 
+def _data(out: str) -> dict:
+    """Every result array of a run (path relative to its output folder, name) → (dtype, shape, bytes)."""
+    import numpy as np
+
+    found = {}
+    for root, _, files in os.walk(out):
+        for name in files:
+            if name.endswith(".npz") and not name.startswith("."):
+                path = os.path.join(root, name)
+                with np.load(path, allow_pickle=False) as z:
+                    for key in z.files:
+                        a = z[key]
+                        found[(os.path.relpath(path, out), key)] = (str(a.dtype), a.shape, a.tobytes())
+    return found
+
+
 def _run(label: str, work: str, cache: str, only: list[str], eqx_nan: bool) -> dict:
     out = os.path.join(work, f"out-{label}")
     # JAX_EXPLAIN_CACHE_MISSES makes JAX say which programs it does not store, and why.
@@ -50,11 +68,15 @@ def _run(label: str, work: str, cache: str, only: list[str], eqx_nan: bool) -> d
     if res.returncode != 0:
         sys.exit(f"{label}: `{' '.join(cmd)}` failed ({res.returncode}):\n{res.stderr[-3000:]}")
     entries = sum(len(files) for _, _, files in os.walk(cache))
+    programs = os.path.join(cache, "programs")
+    stored = len(os.listdir(programs)) if os.path.isdir(programs) else 0
     return {
         "label": label,
         "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "wall": wall,
-        "entries": entries,
+        "entries": entries - stored,
+        "programs": stored,
+        "data": _data(out),
         "refused": sorted(set(re.findall(r"entry for '([^']+)' because it uses host callbacks", res.stderr))),
         "claims": _claims(os.path.join(out, "report.html")),
     }
@@ -78,7 +100,7 @@ def main(argv=None) -> int:
                 label = phase + ("-eqx-nan" if eqx_nan else "")
                 rows.append(_run(label, work, cache, only, eqx_nan))
                 r = rows[-1]
-                print(f"{label:14s} cpu {r['cpu']:7.1f} s  wall {r['wall']:7.1f} s  cache entries {r['entries']:4d}  "
+                print(f"{label:14s} cpu {r['cpu']:7.1f} s  wall {r['wall']:7.1f} s  JAX cache entries {r['entries']:4d}  stored sweeps {r['programs']:3d}  "
                       f"not cached (host callbacks): {len(r['refused'])} {' '.join(r['refused'])}", flush=True)
     finally:
         if not args.work:
@@ -94,6 +116,9 @@ def main(argv=None) -> int:
             print(f"| {name} | {r['cpu']:.1f} | {r['wall']:.1f} | {ratio} |")
     same = all(r["claims"] == rows[0]["claims"] for r in rows)
     print(f"\nclaims tables identical across the runs: {same} ({len(rows[0]['claims'])} claims)")
+    same_data = all(r["data"] == rows[0]["data"] for r in rows)
+    print(f"result arrays bit-identical across the runs: {same_data} ({len(rows[0]['data'])} arrays)")
+    same = same and same_data
     print("command: python experiments/cache_check.py" + (" --skip-nan" if args.skip_nan else "")
           + (f" --only {' '.join(only)}" if only else ""))
     return 0 if same else 1

@@ -92,6 +92,7 @@ def sharded_vmap(
     in_axes: int | None | Sequence[int | None] = 0,
     *,
     mesh: Mesh | None = None,
+    program_cache: str | None = None,
 ) -> Callable:
     """`jax.vmap(fn, in_axes)` with the mapped axis sharded over a 1-D device mesh.
 
@@ -107,6 +108,9 @@ def sharded_vmap(
         in_axes: 0 (mapped) or None (replicated) per positional argument, or one value for all
             (default 0), as in `jax.vmap`.
         mesh: a 1-D device mesh; None (default) is `sweep_mesh()`.
+        program_cache: a folder where the compiled program is stored and from which a later process
+            loads it without tracing (`sumjax._program_cache`: module-level sumjax functions only,
+            one process, no host callbacks; anything else runs uncached). None (default): off.
 
     Returns:
         A function of the same positional arguments returning NumPy arrays (a pytree like `fn`'s
@@ -141,7 +145,7 @@ def sharded_vmap(
                 placed.append(jax.tree_util.tree_map(lambda leaf: _global_array(np.asarray(leaf), replicated), a))
             else:
                 raise ValueError(f"argument `in_axes` entries must be 0 or None; got {ax!r}")
-        out = _compiled(fn, axes, batch_sharding)(*placed)
+        out = _compiled(fn, axes, batch_sharding, placed, program_cache)(*placed)
         return jax.tree_util.tree_map(lambda x: _to_host(x)[:n], out)
 
     return call
@@ -150,11 +154,32 @@ def sharded_vmap(
 _CACHE: dict = {}
 
 
-def _compiled(fn, axes, sharding):
+def _compiled(fn, axes, sharding, args, program_cache):
     # One jitted program per (function, axes, sharding): repeated chunks of the same
     # size reuse it instead of re-tracing.
     key = (fn, axes, sharding)
     if key not in _CACHE:
         _CACHE[key] = jax.jit(jax.vmap(fn, in_axes=axes), out_shardings=sharding)
-    return _CACHE[key]
+    jitted = _CACHE[key]
+    if program_cache is None:
+        return jitted
+    from . import _program_cache
 
+    if not _program_cache.cacheable(fn):
+        return jitted
+    stored_key = _program_cache.program_key(fn, axes, args, sharding)
+    if stored_key not in _CACHE:
+        compiled = _program_cache.load(program_cache, stored_key)
+        if compiled is None:
+            compiled = _program_cache.compile_and_store(jitted, args, program_cache, stored_key)
+        _CACHE[stored_key] = compiled
+    compiled = _CACHE[stored_key]
+
+    def run(*a):
+        try:
+            return compiled(*a)
+        except TypeError:  # the stored program does not accept these arguments: trace as usual
+            _CACHE[stored_key] = jitted
+            return jitted(*a)
+
+    return run

@@ -477,10 +477,13 @@ class Context:
         n_pieces = -(-n // chunk)
         # Pad to whole pieces (repeating the last point) so every piece has one shape: one compile.
         padded = {k: np.concatenate([v, np.repeat(v[-1:], n_pieces * chunk - n, axis=0)]) for k, v in params.items()}
-        if static is None:
-            mapped = sharding.sharded_vmap(fn, in_axes=0)
-        else:
-            mapped = sharding.sharded_vmap(fn, in_axes=(0, None))
+        # With the persistent cache on (`sumjax run`/`reproduce`), the compiled sweep is kept beside it
+        # and a later process loads it without tracing (sumjax._program_cache).
+        import jax
+
+        cache = jax.config.jax_compilation_cache_dir
+        programs = os.path.join(cache, "programs") if cache else None
+        mapped = sharding.sharded_vmap(fn, in_axes=0 if static is None else (0, None), program_cache=programs)
         # The piece size is in the name: pieces of another size are never mixed in.
         paths = [os.path.join(self.pieces_dir, f"{name}-{chunk}-{i:05d}.npz") for i in range(n_pieces)]
         # Decide which pieces are finished once, after a barrier: on several hosts every process

@@ -110,7 +110,8 @@ def sharded_vmap(
         mesh: a 1-D device mesh; None (default) is `sweep_mesh()`.
         program_cache: a folder where the compiled program is stored and from which a later process
             loads it without tracing (`sumjax._program_cache`: module-level sumjax functions only,
-            one process, no host callbacks; anything else runs uncached). None (default): off.
+            one process, no host callbacks; anything else, including functions outside the package, runs
+            through jit as usual). None (default): off.
 
     Returns:
         A function of the same positional arguments returning NumPy arrays (a pytree like `fn`'s

@@ -16,6 +16,12 @@ A program with host callbacks or side effects is never stored (its callbacks wou
 next process). Anything unexpected — an unreadable file, a program the backend cannot serialize, an
 argument mismatch on call — falls back to the ordinary jit path, so the cache can make a run faster
 but never changes a result. Only for one process (not multi-host runs).
+
+The package's own jitted kernels use `stored_jit` in place of `jax.jit`: called eagerly (no caller's
+trace) while JAX's persistent cache is on, they keep their executables the same way in the cache's
+``programs/`` folder, so the first call in a new process loads instead of tracing and lowering. Under a
+trace, with the cache off, or with a static argument the key cannot describe exactly (a user's
+function, say), they are plain `jax.jit`.
 """
 
 from __future__ import annotations
@@ -72,10 +78,14 @@ def _config_key() -> str:
                  jax.process_count(), jax.default_backend()))
 
 
+def _package_function(fn) -> bool:
+    return (inspect.isfunction(fn) and fn.__closure__ is None and "<" not in fn.__qualname__
+            and (fn.__module__ == "sumjax" or fn.__module__.startswith("sumjax.")))
+
+
 def cacheable(fn: Callable) -> bool:
     """True for a module-level function of the sumjax package without a closure."""
-    return (inspect.isfunction(fn) and fn.__closure__ is None and "<" not in fn.__qualname__
-            and (fn.__module__ == "sumjax" or fn.__module__.startswith("sumjax.")) and jax.process_count() == 1)
+    return _package_function(fn) and jax.process_count() == 1
 
 
 def program_key(fn: Callable, axes, args, out_sharding) -> str:
@@ -124,6 +134,10 @@ def compile_and_store(jitted, args, folder: str, key: str):
 
     try:
         blob = pickle.dumps(serialize_executable.serialize(compiled))
+        _, _, out_tree = pickle.loads(blob)
+        # Some output trees do not survive pickling (an equinox Module's sentinels come back as new
+        # objects and its unflatten fails): store only what a later process can rebuild.
+        out_tree.unflatten([0] * out_tree.num_leaves)
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pkl")
         try:
@@ -136,3 +150,120 @@ def compile_and_store(jitted, args, folder: str, key: str):
     except Exception:  # not serializable on this backend, or the folder is not writable: run uncached
         pass
     return compiled
+
+
+# --------------------------------------------------------------------------- the package's kernels
+
+
+def folder() -> str | None:
+    """The ``programs/`` folder of JAX's persistent compilation cache; None when that cache is off or
+    several processes run."""
+    cache_dir = jax.config.jax_compilation_cache_dir
+    if not cache_dir or jax.process_count() != 1:
+        return None
+    return os.path.join(str(cache_dir), "programs")
+
+
+class _Unstable(Exception):
+    """A static argument whose description in a key would not identify the program across processes."""
+
+
+def _token(value) -> str:
+    """A description of a static argument that is equal across processes exactly when the traced
+    program is: plain values, tuples, dtypes, and the package's own functions and dataclasses (by
+    module, name and fields). Anything else (a user's function or object) raises `_Unstable`."""
+    import dataclasses
+
+    import numpy as np
+
+    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
+        return f"{type(value).__name__}:{value!r}"
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__}(" + ",".join(_token(v) for v in value) + ")"
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return f"dtype:{np.dtype(value).str}"
+    if isinstance(value, type) or _package_function(value):
+        module = getattr(value, "__module__", "")
+        if module == "sumjax" or module.startswith("sumjax."):
+            return f"obj:{module}.{value.__qualname__}"
+        raise _Unstable(value)
+    cls = type(value)
+    if dataclasses.is_dataclass(value) and (cls.__module__ == "sumjax" or cls.__module__.startswith("sumjax.")):
+        fields = ",".join(f"{f.name}={_token(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        return f"{cls.__module__}.{cls.__qualname__}({fields})"
+    raise _Unstable(value)
+
+
+def _signature(leaves):
+    return tuple((jax.typeof(x), str(getattr(x, "sharding", None))) for x in leaves)
+
+
+class stored_jit:
+    """`jax.jit(fn, static_argnums=...)` whose executables also go to the persistent cache's
+    ``programs/`` folder (module docstring), for the package's module-level kernels.
+
+    Only positional calls without a caller's trace are stored; keyword arguments, tracers, an unclean
+    trace state, the cache being off, or a static argument that `_token` cannot describe all call the
+    plain jitted function, and so does any failure to load or call a stored program."""
+
+    def __init__(self, fn: Callable, static_argnums: tuple[int, ...] | int = ()):
+        functools.update_wrapper(self, fn)
+        static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self._fn = fn
+        self._static = static
+        self._jitted = jax.jit(fn, static_argnums=static)
+        self._storable = _package_function(fn)
+        self._memo: dict = {}  # in-process: signature -> compiled program, or None (use the jitted one)
+
+    def __getattr__(self, name):  # lower, trace, eval_shape, ... as on the jitted function
+        return getattr(self._jitted, name)
+
+    def __call__(self, *args, **kwargs):
+        if kwargs or not self._storable:
+            return self._jitted(*args, **kwargs)
+        from jax._src.core import trace_state_clean
+
+        dynamic = [a for i, a in enumerate(args) if i not in self._static]
+        leaves, tree = jax.tree_util.tree_flatten(dynamic)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves) or not trace_state_clean():
+            return self._jitted(*args)
+        where = folder()
+        if where is None:
+            return self._jitted(*args)
+        from jax._src import config as jax_config
+
+        statics = tuple(args[i] for i in self._static if i < len(args))
+        try:
+            fast = (where, tree, _signature(leaves), statics, jax_config.trace_context())
+            hash(fast)
+        except TypeError:  # unhashable static argument: jit raises its own clear error
+            return self._jitted(*args)
+        compiled = self._memo.get(fast, False)
+        if compiled is False:
+            compiled = self._memo[fast] = self._load_or_compile(where, args, leaves, tree, statics)
+        if compiled is None:
+            return self._jitted(*args)
+        try:
+            return compiled(*dynamic)
+        except Exception:  # the stored program refuses these arguments: never again for this signature
+            self._memo[fast] = None
+            return self._jitted(*args)
+
+    def _load_or_compile(self, where, args, leaves, tree, statics):
+        try:
+            description = tuple(_token(s) for s in statics)
+        except _Unstable:
+            return None
+        sig = [(tuple(aval.shape), str(aval.dtype), bool(getattr(aval, "weak_type", False)), sharding)
+               for aval, sharding in _signature(leaves)]
+        h = hashlib.sha256()
+        h.update(repr((_code_fingerprint(), _config_key(), self._fn.__module__, self._fn.__qualname__,
+                       self._static, str(tree), sig, description)).encode())
+        key = "k-" + h.hexdigest()
+        compiled = load(where, key)
+        if compiled is None:
+            try:
+                compiled = compile_and_store(self._jitted, args, where, key)
+            except Exception:  # let the jitted call raise whatever it raises, as without the store
+                return None
+        return compiled

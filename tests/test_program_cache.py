@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -139,3 +140,125 @@ def test_new_process_loads_the_stored_program(tmp_path):
             for _ in range(2)]
     assert int(runs[0][0]) >= 1 and int(runs[1][0]) == 0
     assert runs[0][1] == runs[1][1]
+
+
+# --------------------------------------------------------------------------- the package's kernels (stored_jit)
+
+
+@pytest.fixture
+def cache_on(tmp_path, monkeypatch):
+    """The store switched on in tmp_path (as JAX's persistent cache being on does, without turning
+    that on for the rest of the test process); the kernels' in-process programs forgotten, as in a
+    new process."""
+    from sumjax.alignment import _loop, _vmf
+
+    monkeypatch.setattr(_program_cache, "folder", lambda: str(tmp_path / "programs"))
+    for kernel in [k for m in (_vmf, _loop) for k in vars(m).values() if isinstance(k, _program_cache.stored_jit)]:
+        monkeypatch.setattr(kernel, "_memo", {})
+    return tmp_path / "programs"
+
+
+def test_kernel_called_eagerly_is_stored_then_loaded_without_tracing(cache_on):
+    from sumjax.alignment import _vmf
+
+    kappa, d = np.geomspace(1e-2, 1e4, 50), np.geomspace(2.0, 1e5, 50)
+    cold, n_cold = _traces(lambda: _vmf.mean(kappa, d))
+    assert n_cold >= 1 and len(os.listdir(cache_on)) == 1
+    _vmf.mean._memo.clear()  # as a new process: only the file is left
+    warm, n_warm = _traces(lambda: _vmf.mean(kappa, d))
+    assert n_warm == 0
+    np.testing.assert_array_equal(np.asarray(warm), np.asarray(cold))
+    np.testing.assert_array_equal(np.asarray(warm), np.asarray(_vmf.mean._jitted(kappa, d)))
+    # Under a caller's trace the kernel is the plain jitted function: gradients are unchanged.
+    g = jax.grad(lambda k: _vmf.mean(k, d).sum())(kappa)
+    eps = 1e-6 * kappa
+    fd = (np.asarray(_vmf.mean._jitted(kappa + eps, d)) - np.asarray(_vmf.mean._jitted(kappa - eps, d))) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-6, atol=1e-12)
+    assert len(os.listdir(cache_on)) == 1
+
+
+def test_kernels_are_plain_jit_when_the_cache_is_off(tmp_path):
+    from sumjax.alignment import _vmf
+
+    assert jax.config.jax_compilation_cache_dir in (None, "")
+    assert _program_cache.folder() is None
+    before = len(_vmf.kl._memo)
+    _vmf.kl(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert len(_vmf.kl._memo) == before
+
+
+def test_static_arguments_need_an_exact_description(cache_on):
+    # A user's functional is a static argument the key cannot describe across processes: never stored,
+    # and two different ones are never confused. The package's own functional is stored.
+    from sumjax.alignment import _loop
+    from sumjax.alignment.functionals import HarmFunctional, one_minus_cosine
+
+    c, d = np.array([0.5, 0.9]), np.array([10.0, 100.0])
+    twice = HarmFunctional(lambda a: 2.0 * (1.0 - a), name="twice")
+    thrice = HarmFunctional(lambda a: 3.0 * (1.0 - a), name="thrice")
+    one = np.asarray(_loop.progress_integral(c, d, one_minus_cosine, "D", 16))
+    assert len(os.listdir(cache_on)) == 1
+    two = np.asarray(_loop.progress_integral(c, d, twice, "D", 16))
+    three = np.asarray(_loop.progress_integral(c, d, thrice, "D", 16))
+    assert len(os.listdir(cache_on)) == 1
+    np.testing.assert_allclose(two, 2 * one, rtol=1e-6)
+    np.testing.assert_allclose(three, 3 * one, rtol=1e-6)
+    assert _program_cache._token(one_minus_cosine)
+    with pytest.raises(_program_cache._Unstable):
+        _program_cache._token(twice)
+
+
+def test_public_function_in_new_processes_uses_the_store(tmp_path):
+    # The public function still runs its eager checks (a few tiny jnp programs); its kernels are
+    # traced in the first process only.
+    script = textwrap.dedent(
+        f"""
+        import logging, re, sys
+        import jax, numpy as np
+        jax.config.update("jax_compilation_cache_dir", {str(tmp_path)!r})
+        jax.config.update("jax_log_compiles", True)
+        traced = []
+
+        class Names(logging.Handler):
+            def emit(self, record):
+                m = re.match(r"Finished tracing (?:\\+ transforming )?(\\S+)", record.getMessage())
+                if m:
+                    traced.append(m.group(1))
+
+        logging.getLogger("jax").addHandler(Names())
+        from sumjax import _program_cache
+        from sumjax.alignment import _vmf, vmf
+        kernels = {{k.__name__ for k in vars(_vmf).values() if isinstance(k, _program_cache.stored_jit)}}
+        c, d = np.linspace(0.05, 0.95, 40), np.geomspace(2.0, 1e5, 40)
+        out = np.asarray(vmf.required_divergence(c.astype(np.float32), d.astype(np.float32)))
+        print(len(set(traced) & kernels), out.tobytes().hex())
+        """
+    )
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert int(runs[0][0]) >= 1 and int(runs[1][0]) == 0
+    assert runs[0][1] == runs[1][1]
+    assert os.listdir(tmp_path / "programs")
+
+
+class _Out(eqx.Module):
+    x: jax.Array
+    n: int = eqx.field(static=True)
+
+
+def test_outputs_that_do_not_survive_pickling_are_not_stored(tmp_path):
+    # An equinox Module's output tree comes back from pickle with new sentinel objects and cannot be
+    # rebuilt: such a program would fail on every later load, so it is compiled but never stored.
+    import pickle
+
+    tree = jax.tree_util.tree_structure(_Out(np.ones(2), 3))
+    with pytest.raises(TypeError):  # the failure guarded against (module-level class: it does pickle)
+        pickle.loads(pickle.dumps(tree)).unflatten([0])
+    jitted = jax.jit(lambda a: _Out(a * 2.0, 3))
+    compiled = _program_cache.compile_and_store(jitted, (np.arange(3.0),), str(tmp_path), "k")
+    np.testing.assert_array_equal(compiled(np.arange(3.0)).x, 2.0 * np.arange(3.0))
+    assert not os.path.exists(tmp_path / "k.pkl")
+    plain = _program_cache.compile_and_store(jax.jit(lambda a: {"x": a * 2.0}), (np.arange(3.0),), str(tmp_path), "p")
+    assert os.path.exists(tmp_path / "p.pkl") and plain(np.arange(3.0))["x"][1] == 2.0

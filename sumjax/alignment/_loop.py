@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .._numerics import gauss_legendre, safe_sqrt
+from .._program_cache import stored_jit
 from . import _vmf
 
 BLOCK = 256
@@ -49,7 +50,7 @@ def _progress_density(kappa, d, progress):
     return kappa / (2.0 * safe_sqrt(_vmf.kl(kappa, d)))
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+@functools.partial(stored_jit, static_argnums=(2, 3, 4))
 def progress_integral(c_star, d, fn, progress, num_nodes):
     """J = ∫₀^{D*} F dD (over D) or ∫₀^{√D*} F d√D (over √D), in c: J = ∫₀^{c*} F·d(progress)/dc dc.
     c* and d are not pre-broadcast: nodes are built on c*'s shape and meet d in κ(c, d)."""
@@ -60,14 +61,14 @@ def progress_integral(c_star, d, fn, progress, num_nodes):
     return jnp.sum(wj * integrand, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnums=(3,))
+@functools.partial(stored_jit, static_argnums=(3,))
 def scale_integral(J, T, delta, reading):
     """H = T·J/p(δ), 0 where T = 0 (δ > 0 wherever T > 0 is checked by the caller)."""
     safe = jnp.where(delta > 0, delta, 1.0)
     return jnp.where(T > 0, T * J / reading.progress_norm(safe), 0.0)
 
 
-@functools.partial(jax.jit, static_argnums=(5, 6, 7))
+@functools.partial(stored_jit, static_argnums=(5, 6, 7))
 def mutual_integral(c_star, d, beta_a, beta_h, T, reading, cap, num_nodes):
     """H = T·∫ F / p(δ(κ)) d(progress) with δ(κ) = I(a; x) (capped by β_H): the continuum limit of
     the loop whose step depends on the current law of a."""
@@ -97,7 +98,7 @@ def integral_harm(c_star, d, beta_a, beta_h, reading, rectify: bool, cap: bool, 
 # --------------------------------------------------------------------------- the round sum (constant δ)
 
 
-@functools.partial(jax.jit, static_argnums=(3,))
+@functools.partial(stored_jit, static_argnums=(3,))
 def num_rounds(c_star, d, delta, reading):
     """N = ⌈D*/δ⌉ over D, ⌈√(D*/δ)⌉ over √D (0 where δ = 0); piecewise constant (no gradient)."""
     Dstar = _vmf.required_divergence(c_star, d)
@@ -151,7 +152,7 @@ def _round_sum_bwd(fn, reading, res, ct):
 _round_sum.defvjp(_round_sum_fwd, _round_sum_bwd)
 
 
-@functools.partial(jax.jit, static_argnums=(4,))
+@functools.partial(stored_jit, static_argnums=(4,))
 def round_sum(d, delta, T, N, reading):
     """H = T·Σ_{n<N} F(κ(D_n)), D_n = `reading.round_divergence(n, δ)`; N = 0 where T = 0."""
     N = jnp.where(T > 0, N, 0.0)  # no harm per round → nothing to count
@@ -161,7 +162,7 @@ def round_sum(d, delta, T, N, reading):
 # --------------------------------------------------------------------------- the round sum (δ from I)
 
 
-@functools.partial(jax.jit, static_argnums=(5, 6, 7))
+@functools.partial(stored_jit, static_argnums=(5, 6, 7))
 def mutual_round_sum(c_star, d, beta_a, beta_h, T, reading, cap, max_rounds):
     """H = T·Σ_n F(κ(D_n)) with D_{n+1} = `reading.next_divergence(D_n, δ(κ_n))`, δ = I(a; x)
     (capped), rounds while D_n < D*. Sequential (one I per round); returns (H, rounds, finished)
@@ -192,7 +193,7 @@ def mutual_round_sum(c_star, d, beta_a, beta_h, T, reading, cap, max_rounds):
 # --------------------------------------------------------------------------- the series
 
 
-@functools.partial(jax.jit, static_argnums=(5, 6, 7))
+@functools.partial(stored_jit, static_argnums=(5, 6, 7))
 def series(c_star, d, beta_a, beta_h, T, reading, cap, num_rounds_static):
     """(D_n, E[c]_n, harm_n, active_n, N) for n < ``num_rounds_static``; harm is T·F while D_n < D*.
     Constant δ: closed-form schedule; ``"mutual"``: the schedule by a scan of δ(κ_n)."""

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._program_cache import stored_jit
 from .._root import Root, implicit_root, newton_bisection
 from ._bessel import vmf_core
 
@@ -38,23 +39,23 @@ def _kl_from_core(kappa, nu, R, C, L, Lc):
 
 # The kernels are jitted (validation stays eager, outside): an eager call then costs one
 # cached compilation per shape/dtype instead of op-by-op dispatch of the recurrence loop.
-@jax.jit
+@stored_jit
 def _kl_raw(kappa, d):
     nu = 0.5 * d - 1.0
     return _kl_from_core(kappa, nu, *vmf_core(kappa, nu))
 
 
-@jax.jit
+@stored_jit
 def _mean_raw(kappa, d):
     return vmf_core(kappa, 0.5 * d - 1.0)[0]
 
 
-@jax.jit
+@stored_jit
 def _complement_raw(kappa, d):
     return vmf_core(kappa, 0.5 * d - 1.0)[1]
 
 
-@jax.jit
+@stored_jit
 def _log_mgf_raw(kappa, d):
     return vmf_core(kappa, 0.5 * d - 1.0)[2]
 
@@ -143,7 +144,7 @@ def _kl_equation(kappa, d):
     return _kl_raw(kappa, d)
 
 
-@jax.jit
+@stored_jit
 def kappa_from_mean_root(c, d) -> Root:
     """κ with A_d(κ) = c by the package solver (no derivative): `Root(value, converged)`."""
     c, d = jnp.broadcast_arrays(c, d)
@@ -161,7 +162,7 @@ def kappa_from_mean_root(c, d) -> Root:
     return Root(jnp.where(pos, jnp.exp(r.value), 0.0), r.converged | ~pos)
 
 
-@jax.jit
+@stored_jit
 def kappa_from_kl_root(D, d) -> Root:
     """κ with D(κ, d) = D by the package solver (no derivative): `Root(value, converged)`."""
     D, d = jnp.broadcast_arrays(D, d)
@@ -185,7 +186,7 @@ def _solved(root: Root):
     return jnp.where(root.converged, root.value, jnp.nan)
 
 
-@jax.jit
+@stored_jit
 def kappa_from_mean(c, d):
     """κ ≥ 0 with A_d(κ) = c (broadcasts; implicit-function gradients in c and d; NaN where the
     solver did not converge)."""
@@ -194,7 +195,7 @@ def kappa_from_mean(c, d):
     return implicit_root(_mean_equation, d, c, k, "zero")
 
 
-@jax.jit
+@stored_jit
 def kappa_from_kl(D, d):
     """κ ≥ 0 with D(κ) = D (broadcasts; implicit-function gradients in D and d; at D = 0 the
     D-derivative, truly +∞, is the largest finite float so a zero tangent gives 0)."""
@@ -211,19 +212,19 @@ log_mgf = _log_mgf_raw
 kl = _kl_raw
 
 
-@jax.jit
+@stored_jit
 def mean_from_kl(D, d):
     """A_d(κ(D)): E[c] after spending divergence D."""
     return _mean_raw(kappa_from_kl(D, d), d)
 
 
-@jax.jit
+@stored_jit
 def mean_complement_from_kl(D, d):
     """1 − A_d(κ(D)), relatively accurate as E[c] → 1."""
     return _complement_raw(kappa_from_kl(D, d), d)
 
 
-@jax.jit
+@stored_jit
 def required_divergence(c_star, d):
     """D*(c*, d) = D(κ) with A_d(κ) = c*."""
     return _kl_raw(kappa_from_mean(c_star, d), d)

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from .._numerics import gauss_legendre, safe_sqrt
+from .._program_cache import stored_jit
 from .._validate import check_range
 from . import _vmf
 
@@ -46,7 +47,7 @@ def _var_c(kappa, d):
     return jnp.where(small, 1.0 / d, jnp.maximum(v, 0.0))
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
+@functools.partial(stored_jit, static_argnums=(3, 4))
 def _mi_core(kappa, d, beta, nt, nr):
     dt = kappa.dtype
     s = safe_sqrt(2.0 * beta)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._program_cache import stored_jit
 from . import _vmf
 from . import _loop
 from .functionals import one_minus_cosine
@@ -167,11 +168,12 @@ def simulate_training(
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
     D = _loop.series(c_star, dd, beta_a, beta_h, T, r, cap, n_rounds)[0]
     levels = jnp.asarray(quantile_levels, dtype)
-    return _run(key, dd, D, T, levels, r.harm_functional, n_rounds, path, int(d) if path == "vector" else None,
-                num_trials, batch_size)
+    out = _run(key, dd, D, T, levels, r.harm_functional, n_rounds, path, int(d) if path == "vector" else None,
+               num_trials, batch_size)
+    return MonteCarloHarm(**out, quantile_levels=levels, D=D, num_trials=num_trials)
 
 
-@functools.partial(jax.jit, static_argnums=tuple(range(5, 11)))
+@functools.partial(stored_jit, static_argnums=tuple(range(5, 11)))
 def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
     dtype = D.dtype
     kappa = _vmf.kappa_from_kl(D, dd)
@@ -197,17 +199,16 @@ def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
         harms = jax.lax.map(trial, keys, batch_size=batch_size)  # (trials, rounds)
     totals = jnp.sum(harms, axis=-1)
     sd = jnp.std(totals, ddof=1)
-    return MonteCarloHarm(
+    # Plain arrays out (the caller builds the `MonteCarloHarm`): a stored program's output tree must
+    # survive pickling, which an equinox Module's tree does not.
+    return dict(
         mean=jnp.mean(totals),
         stderr=sd / math.sqrt(num_trials),
         std=sd,
         quantiles=jnp.quantile(totals, levels),
-        quantile_levels=levels,
         round_mean=jnp.mean(harms, axis=0),
         round_stderr=jnp.std(harms, axis=0, ddof=1) / math.sqrt(num_trials),
         round_expected=expected,
-        D=D,
-        num_trials=num_trials,
     )
 
 

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._program_cache import stored_jit
 from .cosine import _log_normaliser
 from .vmf import _prepare
 
@@ -205,7 +206,7 @@ def _broadcast_vmap(fn, kappa, d):
     return jax.tree_util.tree_map(lambda v: v.reshape(shape + v.shape[1:]), out)
 
 
-@partial(jax.jit, static_argnums=2)
+@partial(stored_jit, static_argnums=2)
 def _moments_jit(kappa, d, n_nodes):
     return _broadcast_vmap(lambda k, dd: _moments(k, dd, n_nodes), kappa, d)
 
@@ -341,7 +342,7 @@ def vmf_expectation(
     return _expectation_jit(fn, kappa, d, int(n_nodes))
 
 
-@partial(jax.jit, static_argnums=(0, 3))
+@partial(stored_jit, static_argnums=(0, 3))
 def _expectation_jit(fn, kappa, d, n_nodes):
     def one(k, dd):
         nd = _nodes(k, dd, n_nodes)

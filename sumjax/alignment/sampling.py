@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._program_cache import stored_jit
 from .._validate import check_range, ensure
 
 __all__ = ["sample_cosine", "sample_uniform_sphere", "sample_vmf"]
@@ -129,7 +130,7 @@ def _buffer_sizes(n):
     return tuple(sizes)
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
+@functools.partial(stored_jit, static_argnums=(3, 4))
 def _wood(key, kappa, m, shape, dtype):
     """Wood's rejection sampler for W = c on a whole block, returning (c, 1 − c) of shape `shape`.
 
@@ -311,7 +312,7 @@ def sample_vmf(key: PRNGKeyArray, mean_direction: Float[Array, "... d"], kappa, 
 _DIRECTION_DRAW = {jnp.dtype(jnp.float64): jnp.float32}
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
+@functools.partial(stored_jit, static_argnums=(3, 4))
 def _vmf_core(key, mu, kappa, batch, dtype):
     d = mu.shape[-1]
     kc, kv = jax.random.split(_loop_key(key))

@@ -286,7 +286,11 @@ def _first_call_cell(fc: dict) -> str:
     peer = fc.get("peer_one_call_s")
     ratio = fc.get("warm_over_peer")
     tail = "" if ratio is None else f" = {ratio:.1f}× peer"
-    return f"{one(fc.get('cold'))} / {one(fc.get('warm'))} / {_fmt_s(peer)}{tail}"
+    if fc.get("peer_warm") is not None:  # a jitted peer: its own fresh processes, cold / warm cache
+        peer_cell = f"{one(fc.get('peer_cold'))} cold, {one(fc.get('peer_warm'))} warm"
+    else:
+        peer_cell = _fmt_s(peer)
+    return f"{one(fc.get('cold'))} / {one(fc.get('warm'))} / {peer_cell}{tail}"
 
 
 def to_markdown(rows: list[Row], env: dict, command: str = "") -> str:

@@ -8,6 +8,7 @@ sumjax code is missing reports that instead of crashing the run. The raw outputs
 
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 
@@ -199,7 +200,8 @@ def _tfp_kl_row(kj, dj, jt, problem, s) -> Row:
              f"TFP user writes); largest rel. diff at d = {d[i]:.4g}, κ = {k[i]:.4g} (sumjax {ours[i]:.17g}, TFP "
              f"{theirs[i]:.17g}{_mpmath_arbiter('kl', k[i], d[i])}); TFP non-finite on {int((~ok).sum())} points")
     return _row("vmf_kl (vs TFP)", problem, kj.size, jt, peer_name, pt, ours, theirs,
-                "" if ok.all() else f"non-finite on {int((~ok).sum())} points", notes)
+                "" if ok.all() else f"non-finite on {int((~ok).sum())} points", notes,
+                extra={"_first_call": "vmf_kl", "_peer_first_call": "tfp_kl"})
 
 
 # --- Bessel ratio and vMF sampling against TFP-JAX, at 1e5 and 1e6 points ------------------------------------------
@@ -232,7 +234,7 @@ def bench_bessel_ratio_tfp(size="full") -> list[Row]:
         # the first call of vmf_mean on the vmf grid is the same program when the sizes coincide
         setup = "vmf_mean" if side == s["vmf_nd"] == s["vmf_nk"] else f"bessel_{side}"
         row = _row(kernel, problem, n, jt, peer_name, pt, np.asarray(jt.output), np.asarray(tt.output), "", notes,
-                   extra={"_first_call": setup})
+                   extra={"_first_call": setup, "_peer_first_call": f"tfp_bessel_{side}"})
         _set_limit(row, *_vmf_limit("mean", kk, dd, s))
         rows.append(row)
     return rows
@@ -273,7 +275,8 @@ def bench_vmf_sample(size="full") -> list[Row]:
                  f"{tt.compile_s:.2f} s (sumjax {jt.compile_s:.2f} s); sumjax draws the tangent normals in float32 "
                  "(float64 cosine)")
         row = _row(kernel, problem, n, jt, peer_name, pt, np.asarray(jt.output), np.asarray(tt.output), "", notes,
-                   extra={"z_sumjax": z_ours, "z_tfp": z_tfp, "exact_mean": exact, "_first_call": f"sample_{n}"})
+                   extra={"z_sumjax": z_ours, "z_tfp": z_tfp, "exact_mean": exact, "_first_call": f"sample_{n}",
+                          "_peer_first_call": f"tfp_sample_{n}"})
         _set_limit(row, "bare RNG: N·(d−1) f32 normals + 5 f64 draws per sample (one Wood proposal)",
                    _rng_limit(n, d, 1, s, bulk=True))
         rows.append(row)
@@ -686,6 +689,15 @@ def run_kernel(name: str, size: str = "full") -> list[Row]:
                 done[setup] = harness.first_call(setup, size, None)
             fc = dict(done[setup])
             peer_first = row.extra.get("_peer_first_s")
+            peer_setup = row.extra.get("_peer_first_call")
+            if peer_setup is not None:
+                # A jitted peer (TFP) compiles too: its one call is its own first call in a fresh process,
+                # with its own warm persistent cache, like sumjax's warm column.
+                if peer_setup not in done:
+                    done[peer_setup] = harness.first_call(peer_setup, size, None)
+                peer_fc = done[peer_setup]
+                fc["peer_cold"], fc["peer_warm"] = peer_fc.get("cold"), peer_fc.get("warm")
+                peer_first = (peer_fc.get("warm") or {}).get("first_call_s")
             fc["peer_one_call_s"] = peer_first
             warm = fc.get("warm") or {}
             fc.pop("warm_over_peer", None)
@@ -699,6 +711,8 @@ def first_call_setup(name: str, size: str):
     """A zero-argument callable making one public sumjax call of a benchmark problem (for `harness.first_call`):
     inputs built in NumPy, so the only JAX work timed is the call itself."""
     s = SIZES[size]
+    if name.startswith("tfp_"):
+        return _tfp_first_call_setup(name, s)
     import sumjax.alignment as al
 
     if name in ("vmf_mean", "vmf_kl") or name.startswith("bessel_"):
@@ -738,4 +752,29 @@ def first_call_setup(name: str, size: str):
         n1, m, n = s["cvx_n"], s["cvx_m"], s["cvx_points"]
         values, w, wp = rng.standard_normal((m, n1)), rng.dirichlet(np.ones(n1), n), rng.dirichlet(np.ones(n1), n)
         return lambda: check_supporting_hyperplane(FinitePolicies(values), points=(w, wp)).worst
+    raise ValueError(f"no first-call setup named {name!r}")
+
+
+def _tfp_first_call_setup(name: str, s: dict):
+    """The TFP-JAX peer's one call, jitted as a JAX user writes it (TFP imported in the setup, so, as for
+    sumjax, the timed call is trace + compile or cache load + run)."""
+    if peers.tfp() is None:
+        raise RuntimeError("tensorflow_probability (tfp-nightly) not installed")
+    kind, arg = name[len("tfp_"):].rsplit("_", 1) if name.count("_") > 1 else (name[len("tfp_"):], "")
+    if kind == "bessel":
+        side = int(arg)
+        d, k = np.geomspace(2.0, s["vmf_dmax"], side), np.geomspace(1e-2, s["vmf_kmax"], side)
+        dd, kk = (x.reshape(-1) for x in np.meshgrid(d, k, indexing="ij"))
+        fn = jax.jit(peers.tfp_vmf_mean)
+        return lambda: fn(kk, dd)
+    if kind == "kl":
+        _, _, dd, kk = _vmf_grid(s)
+        fn = jax.jit(peers.tfp_vmf_kl)
+        return lambda: fn(kk, dd)
+    if kind == "sample":
+        n, d = int(arg), s["samp_d"]
+        mu = np.zeros(d)
+        mu[0] = 1.0
+        fn = jax.jit(functools.partial(peers.tfp_sample_vmf, n=n))
+        return lambda: fn(jax.random.PRNGKey(0), mu, s["samp_kappa"])
     raise ValueError(f"no first-call setup named {name!r}")

@@ -37,16 +37,16 @@ step() {  # step NAME SECONDS CMD...: run with a time limit, log to $DIR/NAME.lo
 }
 
 if [ "$DRY" = 1 ]; then
-  SIZE=tiny; EXP_FLAGS=()
+  SIZE=tiny; EXPERIMENT=("$PY" -m sumjax run harm_vs_dim)  # the experiment at its CPU size
 else
-  SIZE=gpu; EXP_FLAGS=(--full)
+  SIZE=gpu; EXPERIMENT=("$PY" experiments/gpu_sweeps.py --only harm_vs_dim --max-minutes 1)  # FULL + GPU sizes, sharded
   step install 150 "$PY" -m pip install -q -e ".[cuda,bench]"
 fi
 step devices 30 "$PY" -c "import jax; print(jax.__version__, jax.default_backend(), jax.devices())"
 # float64, as the CPU table of record; the fresh-process probes are left out to keep inside the budget
 step bench 200 env JAX_ENABLE_X64=1 "$PY" -m experiments.bench --size "$SIZE" --skip-memory --skip-first-call \
   --out "$DIR/bench_gpu.json"
-step harm_vs_dim 70 "$PY" experiments/harm_vs_dim.py "${EXP_FLAGS[@]}" --quiet --force --out "$DIR/experiments"
+step harm_vs_dim 70 "${EXPERIMENT[@]}" --quiet --force --out "$DIR/experiments"
 uptime > "$DIR/load.txt" 2>/dev/null || true
 echo "total $(( $(date +%s) - T0 )) s; GPU table: $DIR/bench_gpu.md"
 [ -f "$DIR/bench_gpu.md" ] && cat "$DIR/bench_gpu.md"

@@ -185,3 +185,19 @@ def test_gpu_sweeps_configurations_are_valid(capsys):
         assert name in out
     assert script["main"](["--list", "--set", "harm_vs_dim.mc_trials=0"]) == 2
     assert "--mc-trials must be an integer ≥ 1" in capsys.readouterr().err
+
+
+def test_gpu_check_script_names_only_files_and_experiments_that_exist():
+    # The GPU script runs once, on a borrowed machine, with minutes to spare: a stale path there is found
+    # only when it is too late. Syntax, every experiments/ path it calls, and its experiment name.
+    import re
+
+    path = os.path.join(ROOT, "experiments", "gpu_check.sh")
+    subprocess.run(["bash", "-n", path], check=True)
+    text = open(path).read()
+    scripts = set(re.findall(r"experiments/[\w/]+\.py", text))
+    assert scripts
+    for script in scripts:
+        assert os.path.exists(os.path.join(ROOT, script)), script
+    for name in re.findall(r"--only (\w+)|sumjax run (\w+)", text):
+        assert (name[0] or name[1]) in EXPERIMENTS

@@ -34,6 +34,7 @@ import pickle
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 
 import jax
@@ -75,7 +76,24 @@ def _config_key() -> str:
                                                              "jax_default_prng_impl")])
     context = re.sub(r" at 0x[0-9a-fA-F]+", "", context)  # object addresses differ between processes
     return repr((context, jax.config.jax_enable_x64, os.environ.get("EQX_ON_ERROR"),
-                 jax.process_count(), jax.default_backend()))
+                 jax.process_count(), jax.default_backend(), _machine_key()))
+
+
+@functools.lru_cache(maxsize=1)
+def _machine_key() -> str:
+    """The devices (platform, its version, kinds, count) and, for the CPU, its instruction-set flags: a
+    folder shared between machines (a cluster's home directory) never hands one machine's code to another."""
+    import platform
+
+    devices = jax.devices()
+    parts = [devices[0].client.platform, devices[0].client.platform_version,
+             sorted({d.device_kind for d in devices}), len(devices), platform.machine()]
+    try:
+        with open("/proc/cpuinfo") as f:
+            parts.append(next((line for line in f if line.startswith("flags")), ""))
+    except OSError:
+        parts.append(platform.processor())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def _package_function(fn) -> bool:
@@ -99,7 +117,29 @@ def program_key(fn: Callable, axes, args, out_sharding) -> str:
     return h.hexdigest()
 
 
-def load(folder: str, key: str):
+class Loaded:
+    """A compiled program loaded from disk. Its first run is waited for, so a program that loads but
+    cannot run (XLA reports a missing kernel only when it executes) raises here, at the call, where
+    the caller drops the file (`discard`) and falls back to `jax.jit`; later runs are asynchronous."""
+
+    def __init__(self, compiled, path: str):
+        self.compiled, self.path, self.checked = compiled, path, False
+
+    def __call__(self, *args):
+        out = self.compiled(*args)
+        if not self.checked:
+            jax.block_until_ready(out)
+            self.checked = True
+        return out
+
+    def discard(self) -> None:
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+
+
+def load(folder: str, key: str) -> Loaded | None:
     """The stored compiled program for `key`, or None."""
     path = os.path.join(folder, key + ".pkl")
     if not os.path.exists(path):
@@ -109,9 +149,27 @@ def load(folder: str, key: str):
     try:
         with open(path, "rb") as f:
             payload, in_tree, out_tree = pickle.load(f)
-        return serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+        return Loaded(serialize_executable.deserialize_and_load(payload, in_tree, out_tree), path)
     except Exception:  # damaged, or from an incompatible runtime: recompile (and overwrite it)
         return None
+
+
+_HITS = threading.local()
+
+
+@functools.lru_cache(maxsize=1)
+def _watch_persistent_cache_hits() -> None:
+    def listener(event, **kwargs):
+        if event == "/jax/compilation_cache/cache_hits":
+            _HITS.count = getattr(_HITS, "count", 0) + 1
+
+    jax.monitoring.register_event_listener(listener)
+
+
+def _persistent_cache_hits() -> int:
+    """JAX persistent-cache hits so far in this thread (compilation runs in the calling thread)."""
+    _watch_persistent_cache_hits()
+    return getattr(_HITS, "count", 0)
 
 
 def _has_callbacks(lowered) -> bool:
@@ -127,8 +185,12 @@ def compile_and_store(jitted, args, folder: str, key: str):
 
     Returns the compiled program (callable like `jitted` on arguments of the same signature)."""
     lowered = jitted.lower(*args)
+    hits = _persistent_cache_hits()
     compiled = lowered.compile()
-    if _has_callbacks(lowered):
+    if _has_callbacks(lowered) or _persistent_cache_hits() != hits:
+        # An executable JAX loaded from its own persistent cache does not serialize completely again
+        # (XLA:CPU leaves its kernels out: the copy loads, then fails to run in the next process with
+        # "Function … not found"). Only freshly compiled programs are stored.
         return compiled
     from jax.experimental import serialize_executable
 
@@ -245,7 +307,9 @@ class stored_jit:
             return self._jitted(*args)
         try:
             return compiled(*dynamic)
-        except Exception:  # the stored program refuses these arguments: never again for this signature
+        except Exception:  # the stored program refuses these arguments or cannot run: never again
+            if isinstance(compiled, Loaded):
+                compiled.discard()
             self._memo[fast] = None
             return self._jitted(*args)
 

@@ -179,7 +179,9 @@ def _compiled(fn, axes, sharding, args, program_cache):
     def run(*a):
         try:
             return compiled(*a)
-        except TypeError:  # the stored program does not accept these arguments: trace as usual
+        except Exception:  # the stored program refuses these arguments or cannot run: trace as usual
+            if isinstance(compiled, _program_cache.Loaded):
+                compiled.discard()
             _CACHE[stored_key] = jitted
             return jitted(*a)
 

@@ -262,3 +262,52 @@ def test_outputs_that_do_not_survive_pickling_are_not_stored(tmp_path):
     assert not os.path.exists(tmp_path / "k.pkl")
     plain = _program_cache.compile_and_store(jax.jit(lambda a: {"x": a * 2.0}), (np.arange(3.0),), str(tmp_path), "p")
     assert os.path.exists(tmp_path / "p.pkl") and plain(np.arange(3.0))["x"][1] == 2.0
+
+
+def test_program_from_jax_persistent_cache_is_not_stored_again(tmp_path):
+    # JAX's own cache has the program but the store does not (deleted, or a source edit changed the key
+    # while the lowered program stayed the same): the compile then loads JAX's copy, which does not
+    # serialize completely. Storing it broke the next process ("Function … not found"); it must run.
+    script = textwrap.dedent(
+        f"""
+        import jax, numpy as np
+        jax.config.update("jax_compilation_cache_dir", {str(tmp_path)!r})
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        from sumjax.alignment import _vmf
+        c, d = np.linspace(0.05, 0.95, 40), np.geomspace(2.0, 1e5, 40)
+        print(np.asarray(_vmf.required_divergence(c, d)).tobytes().hex())
+        """
+    )
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+
+    def run():
+        return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+
+    first = run()
+    programs = tmp_path / "programs"
+    assert len(os.listdir(programs)) == 1
+    for f in os.listdir(programs):
+        os.remove(programs / f)
+    assert run() == first  # compiled from JAX's cache: not stored
+    assert not os.listdir(programs)
+    assert run() == first
+
+
+def test_stored_program_that_cannot_run_is_dropped(cache_on, monkeypatch):
+    from sumjax.alignment import _vmf
+
+    kappa, d = np.geomspace(1e-2, 1e4, 20), np.geomspace(2.0, 1e5, 20)
+    expected = np.asarray(_vmf.kl._jitted(kappa, d))
+    cache_on.mkdir()
+    bad = cache_on / "k-broken.pkl"
+    bad.write_bytes(b"x")
+
+    def broken(*args):
+        raise RuntimeError("NOT_FOUND: Function fusion not found")  # what XLA raised at run time
+
+    monkeypatch.setattr(_program_cache, "load", lambda folder, key: _program_cache.Loaded(broken, str(bad)))
+    np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)
+    assert not bad.exists()
+    np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)  # and the jit path from then on

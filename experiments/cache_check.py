@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                 label = phase + ("-eqx-nan" if eqx_nan else "")
                 rows.append(_run(label, work, cache, only, eqx_nan))
                 r = rows[-1]
-                print(f"{label:14s} cpu {r['cpu']:7.1f} s  wall {r['wall']:7.1f} s  JAX cache entries {r['entries']:4d}  stored sweeps {r['programs']:3d}  "
+                print(f"{label:14s} cpu {r['cpu']:7.1f} s  wall {r['wall']:7.1f} s  JAX cache entries {r['entries']:4d}  stored programs {r['programs']:3d}  "
                       f"not cached (host callbacks): {len(r['refused'])} {' '.join(r['refused'])}", flush=True)
     finally:
         if not args.work:

@@ -1,5 +1,7 @@
-"""Compiled sweep programs stored on disk: a later process loads them without tracing, with the same result."""
+"""Compiled programs stored on disk (sweeps and the package's kernels): a later process loads them without
+tracing, with the same result; what must not be stored is not."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -25,6 +27,13 @@ def _rows(n=6, dtype=np.float32):
 def fresh(monkeypatch):
     # Each test starts with no in-process programs, as a new process would.
     monkeypatch.setattr(sharding, "_CACHE", {})
+
+
+def _new_process(script: str) -> str:
+    """stdout of `script` run by a new Python on the CPU."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
 
 
 def _traces(fn):
@@ -134,10 +143,7 @@ def test_new_process_loads_the_stored_program(tmp_path):
         print(len(events), out.tobytes().hex())
         """
     )
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout.split()
-            for _ in range(2)]
+    runs = [_new_process(script).split() for _ in range(2)]
     assert int(runs[0][0]) >= 1 and int(runs[1][0]) == 0
     assert runs[0][1] == runs[1][1]
 
@@ -234,10 +240,7 @@ def test_public_function_in_new_processes_uses_the_store(tmp_path):
         print(len(set(traced) & kernels), out.tobytes().hex())
         """
     )
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout.split()
-            for _ in range(2)]
+    runs = [_new_process(script).split() for _ in range(2)]
     assert int(runs[0][0]) >= 1 and int(runs[1][0]) == 0
     assert runs[0][1] == runs[1][1]
     assert os.listdir(tmp_path / "programs")
@@ -279,12 +282,7 @@ def test_program_from_jax_persistent_cache_is_not_stored_again(tmp_path):
         print(np.asarray(_vmf.required_divergence(c, d)).tobytes().hex())
         """
     )
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
-
-    def run():
-        return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
-
+    run = functools.partial(_new_process, script)
     first = run()
     programs = tmp_path / "programs"
     assert len(os.listdir(programs)) == 1

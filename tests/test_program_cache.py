@@ -23,6 +23,17 @@ def _rows(n=6, dtype=np.float32):
     return {"c": np.linspace(0.1, 0.9, n).astype(dtype), "d": np.geomspace(3.0, 300.0, n).astype(dtype)}
 
 
+@pytest.fixture(autouse=True)
+def _jax_cache_off():
+    # These tests need fresh compiles: a program JAX loads from its own persistent cache is (rightly) not
+    # stored. Turn that cache off should an earlier test in this process have turned it on.
+    if jax.config.jax_compilation_cache_dir:
+        from jax._src import compilation_cache
+
+        jax.config.update("jax_compilation_cache_dir", None)
+        compilation_cache.reset_cache()
+
+
 @pytest.fixture
 def fresh(monkeypatch):
     # Each test starts with no in-process programs, as a new process would.

@@ -260,13 +260,19 @@ def _signature(leaves):
     return tuple((jax.typeof(x), str(getattr(x, "sharding", None))) for x in leaves)
 
 
+def _debugging() -> bool:
+    """`jax.disable_jit` or NaN/inf debugging on: jit's own behaviour (op-by-op, re-runs) is wanted."""
+    return bool(jax.config.jax_disable_jit or jax.config.jax_debug_nans or jax.config.jax_debug_infs)
+
+
 class stored_jit:
     """`jax.jit(fn, static_argnums=...)` whose executables also go to the persistent cache's
     ``programs/`` folder (module docstring), for the package's module-level kernels.
 
     Only positional calls without a caller's trace are stored; keyword arguments, tracers, an unclean
-    trace state, the cache being off, or a static argument that `_token` cannot describe all call the
-    plain jitted function, and so does any failure to load or call a stored program."""
+    trace state, `jax.disable_jit` or NaN/inf debugging, the cache being off, or a static argument that
+    `_token` cannot describe all call the plain jitted function, and so does any failure to load or call
+    a stored program."""
 
     def __init__(self, fn: Callable, static_argnums: tuple[int, ...] | int = ()):
         functools.update_wrapper(self, fn)
@@ -287,7 +293,7 @@ class stored_jit:
 
         dynamic = [a for i, a in enumerate(args) if i not in self._static]
         leaves, tree = jax.tree_util.tree_flatten(dynamic)
-        if any(isinstance(x, jax.core.Tracer) for x in leaves) or not trace_state_clean():
+        if any(isinstance(x, jax.core.Tracer) for x in leaves) or not trace_state_clean() or _debugging():
             return self._jitted(*args)
         where = folder()
         if where is None:

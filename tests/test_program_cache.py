@@ -320,3 +320,19 @@ def test_stored_program_that_cannot_run_is_dropped(cache_on, monkeypatch):
     np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)
     assert not bad.exists()
     np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)  # and the jit path from then on
+
+
+def test_disable_jit_and_nan_debugging_keep_jit_behaviour(cache_on, monkeypatch):
+    # Under them jit runs op by op or re-runs to find a NaN; a stored program would do neither.
+    from sumjax.alignment import _vmf
+
+    kappa, d = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    calls = []
+    monkeypatch.setattr(_vmf.kl, "_jitted", lambda *a: calls.append(a) or "jit")
+    with jax.disable_jit():
+        assert _vmf.kl(kappa, d) == "jit"
+    with jax.debug_nans(True):
+        assert _vmf.kl(kappa, d) == "jit"
+    with jax.debug_infs(True):
+        assert _vmf.kl(kappa, d) == "jit"
+    assert len(calls) == 3 and not _vmf.kl._memo and not cache_on.exists()

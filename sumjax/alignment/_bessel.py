@@ -323,7 +323,7 @@ def _core_chunk(kappa, nu):
     def block(i, carry):
         # three steps per branch (unrolled); the chunk-level `cond` skips blocks above n_max. A static
         # trip count with `cond` (not a `while_loop`) keeps the loop reverse-differentiable.
-        j0 = float(_N_RECUR - 1) - 3.0 * i.astype(kappa.dtype)  # steps j0, j0-1, j0-2 (j ≥ 1 is active)
+        j0 = float(_N_RECUR - 1) - 3.0 * jnp.asarray(i, kappa.dtype)  # steps j0, j0-1, j0-2 (j ≥ 1 is active)
 
         def run(c):
             for r in range(3):

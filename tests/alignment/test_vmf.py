@@ -324,3 +324,16 @@ def test_bad_input_raises_under_jit():
         jax.block_until_ready(_inv_mean([0.5, 1.2], 3.0))
     with pytest.raises(Exception, match="`D`"):
         jax.block_until_ready(_inv_kl([0.5, np.nan], 3.0))
+
+
+def test_op_by_op_under_disable_jit_agrees_with_jit():
+    # `jax.disable_jit()` is how users step through a computation; the recurrence's loop index is then a
+    # Python int, which the kernel must accept. Op by op may round differently from the fused program.
+    kappa, d = np.geomspace(1e-2, 1e5, 9), np.geomspace(2.0, 1e4, 9)
+    jitted = [np.asarray(f(kappa, d)) for f in (vmf_mean, vmf_kl)]
+    with jax.disable_jit():
+        eager = [np.asarray(f(kappa, d)) for f in (vmf_mean, vmf_kl)]
+        c = np.asarray(required_divergence(np.array([0.5]), np.array([10.0])))
+    for a, b in zip(eager, jitted):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+    np.testing.assert_allclose(c, np.asarray(required_divergence(np.array([0.5]), np.array([10.0]))), rtol=1e-12)

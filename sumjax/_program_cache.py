@@ -106,15 +106,27 @@ def cacheable(fn: Callable) -> bool:
     return _package_function(fn) and jax.process_count() == 1
 
 
+def _signature(leaves):
+    """Each leaf's abstract value (shape, dtype, weak type) and sharding."""
+    return tuple((jax.typeof(x), str(getattr(x, "sharding", None))) for x in leaves)
+
+
+def _digest(fn: Callable, tree, leaves, *extra) -> str:
+    """Key of `fn`'s program for arguments of this tree and these leaves: the code and configuration
+    (`_code_fingerprint`, `_config_key`), the function's name, each leaf's shape, dtype, weak type and
+    sharding, and whatever else shapes the program (`extra`)."""
+    sig = [(tuple(aval.shape), str(aval.dtype), bool(getattr(aval, "weak_type", False)), sharding)
+           for aval, sharding in _signature(leaves)]
+    h = hashlib.sha256()
+    h.update(repr((_code_fingerprint(), _config_key(), fn.__module__, fn.__qualname__, str(tree), sig,
+                   extra)).encode())
+    return h.hexdigest()
+
+
 def program_key(fn: Callable, axes, args, out_sharding) -> str:
     """Key of the program `jax.jit(jax.vmap(fn, axes), out_shardings=out_sharding)(*args)`."""
     leaves, tree = jax.tree_util.tree_flatten(args)
-    sig = [(tuple(x.shape), str(x.dtype), bool(getattr(x, "weak_type", False)), str(getattr(x, "sharding", None)))
-           for x in leaves]
-    h = hashlib.sha256()
-    h.update(repr((_code_fingerprint(), _config_key(), fn.__module__, fn.__qualname__, axes, str(tree), sig,
-                   str(out_sharding))).encode())
-    return h.hexdigest()
+    return _digest(fn, tree, leaves, axes, str(out_sharding))
 
 
 class Loaded:
@@ -256,10 +268,6 @@ def _token(value) -> str:
     raise _Unstable(value)
 
 
-def _signature(leaves):
-    return tuple((jax.typeof(x), str(getattr(x, "sharding", None))) for x in leaves)
-
-
 def _debugging() -> bool:
     """`jax.disable_jit` or NaN/inf debugging on: jit's own behaviour (op-by-op, re-runs) is wanted."""
     return bool(jax.config.jax_disable_jit or jax.config.jax_debug_nans or jax.config.jax_debug_infs)
@@ -324,12 +332,7 @@ class stored_jit:
             description = tuple(_token(s) for s in statics)
         except _Unstable:
             return None
-        sig = [(tuple(aval.shape), str(aval.dtype), bool(getattr(aval, "weak_type", False)), sharding)
-               for aval, sharding in _signature(leaves)]
-        h = hashlib.sha256()
-        h.update(repr((_code_fingerprint(), _config_key(), self._fn.__module__, self._fn.__qualname__,
-                       self._static, str(tree), sig, description)).encode())
-        key = "k-" + h.hexdigest()
+        key = "k-" + _digest(self._fn, tree, leaves, self._static, description)
         compiled = load(where, key)
         if compiled is None:
             try:

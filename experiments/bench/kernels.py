@@ -110,6 +110,12 @@ def _failure_map(bad, d, k) -> str:
 # --- vMF mean and KL ----------------------------------------------------------------------------------------------
 
 
+def _square_grid(side, s):
+    """The side × side (d, κ) grid of the TFP rows, flattened (NumPy)."""
+    d, k = np.geomspace(2.0, s["vmf_dmax"], side), np.geomspace(1e-2, s["vmf_kmax"], side)
+    return tuple(x.reshape(-1) for x in np.meshgrid(d, k, indexing="ij"))
+
+
 def _vmf_grid(s):
     d = np.geomspace(2.0, s["vmf_dmax"], s["vmf_nd"])
     k = np.geomspace(1e-2, s["vmf_kmax"], s["vmf_nk"])
@@ -212,9 +218,7 @@ def bench_bessel_ratio_tfp(size="full") -> list[Row]:
     s = SIZES[size]
     rows = []
     for side in s["tfp_sides"]:
-        d = np.geomspace(2.0, s["vmf_dmax"], side)
-        k = np.geomspace(1e-2, s["vmf_kmax"], side)
-        dd, kk = (jnp.asarray(x.reshape(-1)) for x in np.meshgrid(d, k, indexing="ij"))
+        dd, kk = (jnp.asarray(x) for x in _square_grid(side, s))
         n = dd.size
         problem = f"{side}×{side} (d, κ), d ∈ [2, {s['vmf_dmax']:.0e}], κ ∈ [1e-2, {s['vmf_kmax']:.0e}]"
         peer_name = "TFP-JAX tfp.math.bessel_iv_ratio(d/2, κ) (jitted)"
@@ -717,9 +721,7 @@ def first_call_setup(name: str, size: str):
 
     if name in ("vmf_mean", "vmf_kl") or name.startswith("bessel_"):
         if name.startswith("bessel_"):
-            side = int(name.split("_")[1])
-            d, k = np.geomspace(2.0, s["vmf_dmax"], side), np.geomspace(1e-2, s["vmf_kmax"], side)
-            dd, kk = (x.reshape(-1) for x in np.meshgrid(d, k, indexing="ij"))
+            dd, kk = _square_grid(int(name.split("_")[1]), s)
         else:
             _, _, dd, kk = _vmf_grid(s)
         fn = al.vmf_kl if name == "vmf_kl" else al.vmf_mean
@@ -760,11 +762,9 @@ def _tfp_first_call_setup(name: str, s: dict):
     sumjax, the timed call is trace + compile or cache load + run)."""
     if peers.tfp() is None:
         raise RuntimeError("tensorflow_probability (tfp-nightly) not installed")
-    kind, arg = name[len("tfp_"):].rsplit("_", 1) if name.count("_") > 1 else (name[len("tfp_"):], "")
+    kind, _, arg = name[len("tfp_"):].partition("_")  # tfp_bessel_SIDE, tfp_kl, tfp_sample_N
     if kind == "bessel":
-        side = int(arg)
-        d, k = np.geomspace(2.0, s["vmf_dmax"], side), np.geomspace(1e-2, s["vmf_kmax"], side)
-        dd, kk = (x.reshape(-1) for x in np.meshgrid(d, k, indexing="ij"))
+        dd, kk = _square_grid(int(arg), s)
         fn = jax.jit(peers.tfp_vmf_mean)
         return lambda: fn(kk, dd)
     if kind == "kl":

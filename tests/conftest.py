@@ -6,8 +6,9 @@ import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Commands run in-process (`main([...])`) must not switch JAX's persistent cache on for the rest of the
-# test process (nor write to the user's cache folder); tests of the cache set this themselves.
-os.environ.setdefault("SUMJAX_CACHE_DIR", "off")
+# test process (nor write to the user's cache folder), whatever the developer's environment says; tests
+# of the cache set this themselves.
+os.environ["SUMJAX_CACHE_DIR"] = "off"
 # Test helpers shared across test folders (`from _jaxpr import count_callbacks`): with
 # --import-mode=importlib pytest does not put tests/ on the path itself.
 sys.path.insert(0, os.path.dirname(__file__))

@@ -16,12 +16,6 @@ SMALL = "simplex_penalty"  # the quickest experiment (about a second at default 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def _no_user_cache(monkeypatch):
-    # In-process commands must not switch on the persistent cache of the test process.
-    monkeypatch.setenv("SUMJAX_CACHE_DIR", "off")
-
-
 _PROBE = """
 import runpy, sys, time
 t0 = time.perf_counter()

@@ -28,12 +28,6 @@ REQ_FLAGS = ["--c-stars", "0.5", "--d-max", "1000", "--n-dims", "12"]
 DATA_FILES = ("npz", "csv", "png", "svg")
 
 
-@pytest.fixture(autouse=True)
-def _no_user_cache(monkeypatch):
-    # In-process commands must not switch on the persistent cache of the test process.
-    monkeypatch.setenv("SUMJAX_CACHE_DIR", "off")
-
-
 @pytest.fixture(scope="module")
 def golden(tmp_path_factory):
     """A folder holding finished runs of both experiments, computed once."""

@@ -195,8 +195,10 @@ def mutual_round_sum(c_star, d, beta_a, beta_h, T, reading, cap, max_rounds):
 
 @functools.partial(stored_jit, static_argnums=(5, 6, 7))
 def series(c_star, d, beta_a, beta_h, T, reading, cap, num_rounds_static):
-    """(D_n, E[c]_n, harm_n, active_n, N) for n < ``num_rounds_static``; harm is T·F while D_n < D*.
-    Constant δ: closed-form schedule; ``"mutual"``: the schedule by a scan of δ(κ_n)."""
+    """(D_n, E[c]_n, harm_n, active_n, κ_n, F_n) for n < ``num_rounds_static``; F_n = E[harm(c)] at κ_n
+    and harm_n = T·F_n while D_n < D*, else 0. Constant δ: closed-form schedule; ``"mutual"``: the
+    schedule by a scan of δ(κ_n). κ_n and F_n are returned so that the Monte Carlo's program need not
+    compile the Bessel functions a second time."""
     Dstar = _vmf.required_divergence(c_star, d)
     dd = d[..., None]
     if reading.information == "beta":
@@ -214,5 +216,6 @@ def series(c_star, d, beta_a, beta_h, T, reading, cap, num_rounds_static):
     kappa = _vmf.kappa_from_kl(D, dd)
     mean = _vmf.mean(kappa, dd)
     active = D < Dstar[..., None]
-    h = jnp.where(active, T[..., None] * reading.harm_functional.expectation(kappa, dd), 0.0)
-    return D, mean, h, active
+    F = reading.harm_functional.expectation(kappa, dd)
+    h = jnp.where(active, T[..., None] * F, 0.0)
+    return D, mean, h, active, kappa, F

@@ -433,7 +433,7 @@ def harm_series(
     c_star, d, beta_a, beta_h = _validate_loop(c_star, d, beta_a, beta_h, rectify, cap)
     T = r.harm_scale(beta_a, beta_h, rectify)
     c_star, d, beta_a, beta_h, T = jnp.broadcast_arrays(c_star, d, beta_a, beta_h, T)
-    D, mean, h, active = _loop.series(c_star, d, beta_a, beta_h, T, r, cap, num_rounds)
+    D, mean, h, active, _, _ = _loop.series(c_star, d, beta_a, beta_h, T, r, cap, num_rounds)
     if r.information == "beta":
         N, _ = _loop.num_rounds(c_star, d, r.step(beta_a, beta_h, cap), r)
     else:

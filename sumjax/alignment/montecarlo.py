@@ -31,7 +31,6 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._program_cache import stored_jit
-from . import _vmf
 from . import _loop
 from .functionals import one_minus_cosine
 from .harm import DEFAULT_MAX_ROUNDS, _check_rounds, _count, _resolve, _validate_loop
@@ -166,18 +165,18 @@ def simulate_training(
             raise ValueError(f"the loop needs more than `max_rounds`={max_rounds} rounds; raise `max_rounds`")
         n_rounds = int(rounds)
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
-    D = _loop.series(c_star, dd, beta_a, beta_h, T, r, cap, n_rounds)[0]
+    D, _, _, _, kappa, F = _loop.series(c_star, dd, beta_a, beta_h, T, r, cap, n_rounds)
     levels = jnp.asarray(quantile_levels, dtype)
-    out = _run(key, dd, D, T, levels, r.harm_functional, n_rounds, path, int(d) if path == "vector" else None,
-               num_trials, batch_size)
+    out = _run(key, dd, kappa, F, T, levels, r.harm_functional, n_rounds, path,
+               int(d) if path == "vector" else None, num_trials, batch_size)
     return MonteCarloHarm(**out, quantile_levels=levels, D=D, num_trials=num_trials)
 
 
-@functools.partial(stored_jit, static_argnums=tuple(range(5, 11)))
-def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
-    dtype = D.dtype
-    kappa = _vmf.kappa_from_kl(D, dd)
-    expected = s * fn.expectation(kappa, dd)
+@functools.partial(stored_jit, static_argnums=tuple(range(6, 12)))
+def _run(key, dd, kappa, F, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
+    # κ_n comes from `_loop.series` (as does the expected harm): compiling the Bessel functions here
+    # again would double this program's code, which a warm first call has to load.
+    dtype = kappa.dtype
     m = dd - 1.0
 
     if path == "cosine":
@@ -208,7 +207,7 @@ def _run(key, dd, D, s, levels, fn, n_rounds, path, d, num_trials, batch_size):
         quantiles=jnp.quantile(totals, levels),
         round_mean=jnp.mean(harms, axis=0),
         round_stderr=jnp.std(harms, axis=0, ddof=1) / math.sqrt(num_trials),
-        round_expected=expected,
+        round_expected=s * F,
     )
 
 

@@ -122,25 +122,61 @@ def _propose(key, m, b, dtype):
 
 
 def _buffer_sizes(n):
-    """Static sizes of the retry buffers: ⌈n/8⌉ while many are pending, then ⌈√n⌉ for the tail.
+    """Static sizes of the retry buffers: S₁ = ⌈n/8⌉ gathered from the block, S₂ = ⌈S₁/8⌉ from S₁.
 
-    Two sizes, not a ladder: each size is one more compiled copy of the proposal (code that a warm first
-    call loads, ~130 kB each on XLA:CPU). The acceptance is 0.66–1 (lowest at d = 2, large κ; 0.9–1 on
-    the package's d = 1000 sweeps), so the big buffer clears the first rejections in one to three passes
-    and the small one the tail; at acceptance 0.9 the retries draw ~15 % of n in all."""
+    Two sizes, not a ladder: each is one more compiled copy of the proposal (code that a warm first call
+    loads, ~130 kB each on XLA:CPU). The acceptance is 0.66–1 (lowest at d = 2, large κ; 0.9–1 on the
+    package's d = 1000 sweeps), so one to three gathers of S₁ hold every rejection."""
     big = max(1, -(-n // 8))
-    small = min(big, max(1, math.isqrt(n - 1) + 1))  # ⌈√n⌉
-    return (big,) if small == big else (big, small)
+    return big, max(1, -(-big // 8))
+
+
+def _retry(key, m, b, pending, dtype):
+    """Re-propose the pending elements of a flat block until each is accepted: returns (w, 1 − w, done).
+
+    Elements still pending after a pass over the whole block are compacted (`nonzero`) into a buffer of
+    the smaller size, so a retry costs that size, not the block's: gathering from the full block is
+    the expensive step (~1.8 ms per 1.6·10⁵ elements on XLA:CPU), done once by the caller."""
+    n = m.shape[0]
+    small = min(n, max(1, -(-n // 8)))
+
+    def whole(sub, w, wc, done):
+        w_new, wc_new, acc = _propose(sub, m, b, dtype)
+        acc = acc & ~done
+        return jnp.where(acc, w_new, w), jnp.where(acc, wc_new, wc), done | acc
+
+    def compact(sub, w, wc, done):
+        idx = jnp.nonzero(~done, size=small, fill_value=n)[0]
+        ii = jnp.minimum(idx, n - 1)
+        w_new, wc_new, acc = _propose(sub, m[ii], b[ii], dtype)
+        acc = acc & (idx < n)
+        # Pending elements are unique in idx; the fill index n is dropped.
+        w = w.at[idx].set(jnp.where(acc, w_new, w[ii]), mode="drop")
+        wc = wc.at[idx].set(jnp.where(acc, wc_new, wc[ii]), mode="drop")
+        return w, wc, done.at[idx].set(acc | done[ii], mode="drop")
+
+    def body(state):
+        k, w, wc, done = state
+        k, sub = jax.random.split(k)
+        if small == n:
+            return (k, *whole(sub, w, wc, done))
+        left = n - jnp.sum(done, dtype=jnp.int32)
+        return (k, *jax.lax.cond(left <= small, compact, whole, sub, w, wc, done))
+
+    zero = jnp.zeros(m.shape, dtype)
+    _, w, wc, done = jax.lax.while_loop(lambda s: ~jnp.all(s[3]), body, (key, zero, zero, ~pending))
+    return w, wc, done
 
 
 @functools.partial(stored_jit, static_argnums=(3, 4))
 def _wood(key, kappa, m, shape, dtype):
     """Wood's rejection sampler for W = c on a whole block, returning (c, 1 − c) of shape `shape`.
 
-    Every element gets one proposal from a single bulk draw; the few rejected ones are gathered
-    (`nonzero` with a static buffer size), re-proposed from one fresh key per retry, and scattered
-    back, until none is left. Each element keeps its first accepted proposal, and which fresh draws it
-    sees depends only on earlier acceptances, so the law is Wood's exactly. No per-element keys."""
+    Every element gets one proposal from a single bulk draw; the rejected ones are gathered into a
+    buffer of ⌈n/8⌉ (`nonzero` with a static size) and re-proposed there from fresh keys (`_retry`),
+    then scattered back; the block is gathered again only if more than ⌈n/8⌉ were pending. Each element
+    keeps its first accepted proposal, and which fresh draws it sees depends only on earlier
+    acceptances, so the law is Wood's exactly. No per-element keys."""
     key = _loop_key(key)
     n = math.prod(shape)
     m = jnp.broadcast_to(m, shape).reshape(-1)
@@ -150,30 +186,19 @@ def _wood(key, kappa, m, shape, dtype):
         return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
     key, k0 = jax.random.split(key)
     w, wc, done = _propose(k0, m, b, dtype)
-    sizes = _buffer_sizes(n)
+    big = _buffer_sizes(n)[0]
 
-    def retry(size, sub, w, wc, done):
-        idx = jnp.nonzero(~done, size=size, fill_value=n)[0]
-        ii = jnp.minimum(idx, n - 1)
-        w_new, wc_new, acc = _propose(sub, m[ii], b[ii], dtype)
-        acc = acc & (idx < n)
-        # Pending elements are unique in idx; the fill index n is dropped.
-        w = w.at[idx].set(jnp.where(acc, w_new, w[ii]), mode="drop")
-        wc = wc.at[idx].set(jnp.where(acc, wc_new, wc[ii]), mode="drop")
-        done = done.at[idx].set(acc | done[ii], mode="drop")
-        return w, wc, done
-
-    branches = [functools.partial(retry, s) for s in sizes]
-
-    def body(state):
+    def gather(state):
         k, w, wc, done = state
         k, sub = jax.random.split(k)
-        if len(branches) == 1:
-            return (k, *branches[0](sub, w, wc, done))
-        left = n - jnp.sum(done, dtype=jnp.int32)  # the small buffer once it holds every pending element
-        return (k, *jax.lax.cond(left <= sizes[1], branches[1], branches[0], sub, w, wc, done))
+        idx = jnp.nonzero(~done, size=big, fill_value=n)[0]
+        ii = jnp.minimum(idx, n - 1)
+        w_new, wc_new, _ = _retry(sub, m[ii], b[ii], idx < n, dtype)
+        w = w.at[idx].set(w_new, mode="drop")
+        wc = wc.at[idx].set(wc_new, mode="drop")
+        return k, w, wc, done.at[idx].set(True, mode="drop")
 
-    _, w, wc, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[3]), body, (key, w, wc, done))
+    _, w, wc, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[3]), gather, (key, w, wc, done))
     return w.reshape(shape), wc.reshape(shape)
 
 

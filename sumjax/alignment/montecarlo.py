@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._numerics import quantile
 from .._program_cache import stored_jit
 from . import _loop
 from .functionals import one_minus_cosine
@@ -204,7 +205,7 @@ def _run(key, dd, kappa, F, s, levels, fn, n_rounds, path, d, num_trials, batch_
         mean=jnp.mean(totals),
         stderr=sd / math.sqrt(num_trials),
         std=sd,
-        quantiles=jnp.quantile(totals, levels),
+        quantiles=quantile(totals, levels),  # integer-key sort: ~5× faster than jnp.quantile on XLA:CPU
         round_mean=jnp.mean(harms, axis=0),
         round_stderr=jnp.std(harms, axis=0, ddof=1) / math.sqrt(num_trials),
         round_expected=s * F,

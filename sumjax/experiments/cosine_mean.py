@@ -47,6 +47,7 @@ def _point(p, static):
     import jax.numpy as jnp
 
     from ..alignment import _vmf
+    from .._numerics import quantile
     from ..alignment.sampling import _cosine_and_complement
 
     # Pure kernels (no error_if callbacks: the program is stored in the persistent cache).
@@ -54,7 +55,7 @@ def _point(p, static):
     mean = _vmf.mean(kappa, p["d"])  # = vmf_mean_from_kl, without compiling a second root solve
     key = jax.random.fold_in(jax.random.key(static["seed"]), p["index"])
     c, _ = _cosine_and_complement(key, kappa, p["d"] - 1.0, static["draws"].shape, kappa.dtype)
-    q = jnp.quantile(c, jnp.asarray([0.1, 0.9], c.dtype))
+    q = quantile(c, jnp.asarray([0.1, 0.9], c.dtype))
     return {"kappa": kappa, "mean": mean, "mc_mean": jnp.mean(c), "mc_std": jnp.std(c), "q10": q[0], "q90": q[1]}
 
 

@@ -71,6 +71,7 @@ def _monte_carlo(p, static):
 
     from .. import alignment as A
     from ..alignment import _vmf
+    from .._numerics import quantile
     from ..alignment.sampling import _cosine_and_complement
     from .harm_vs_power import _integral_harm
 
@@ -86,7 +87,7 @@ def _monte_carlo(p, static):
                                             kappa.dtype)
     T = A.DEFAULT_READING.harm_scale(beta_a, beta_a, False)  # the default reading's push per round (β_A in KL units)
     totals = T * jnp.sum(jnp.where(live, one_minus_c, 0.0), axis=-1)
-    q = jnp.quantile(totals, jnp.asarray([0.05, 0.95], totals.dtype))
+    q = quantile(totals, jnp.asarray([0.05, 0.95], totals.dtype))
     return {
         "mc_mean": jnp.mean(totals),
         "mc_stderr": jnp.std(totals, ddof=1) / jnp.sqrt(totals.shape[0]),

@@ -57,6 +57,14 @@ def ensure(x, bad, message: str):
     return x
 
 
+def to_device(x):
+    """A checked concrete value as a JAX array. A NumPy array goes by `jax.device_put`, which stages
+    nothing; `jnp.asarray` would lower and compile a small program per shape (and create the MLIR
+    context, ~40 ms, on a process's first call). Other values (Python scalars stay weakly typed) go
+    through `jnp.asarray`."""
+    return jax.device_put(x) if isinstance(x, np.ndarray) else jnp.asarray(x)
+
+
 def ensure_all(x, conditions):
     """`x` unchanged, raising the message of the FIRST `(bad, message)` pair whose `bad` holds.
 
@@ -72,7 +80,7 @@ def ensure_all(x, conditions):
     for bad, msg in zip(bads, msgs):
         if bool(np.any(np.asarray(bad))):
             raise ValueError(msg)
-    return jnp.asarray(x)
+    return to_device(x)
 
 
 def check_finite(x, name: str):
@@ -81,7 +89,7 @@ def check_finite(x, name: str):
     if not is_traced(x):  # concrete (even inside a caller's trace): checked now, in NumPy
         if not bool(np.all(np.isfinite(np.asarray(x)))):
             raise ValueError(f"{msg}; {_describe(x)}")
-        return jnp.asarray(x)
+        return to_device(x)
     x = jnp.asarray(x)
     return eqx.error_if(x, jnp.any(~jnp.isfinite(x)), msg)
 
@@ -119,7 +127,7 @@ def check_range(
     if np.any(bad):
         first = a[bad].reshape(-1)[0] if a.ndim else a.item()
         raise ValueError(f"{msg}; got {first!r}" + ("" if a.size == 1 else f" (in array of shape {a.shape})"))
-    return jnp.asarray(x)
+    return to_device(x)
 
 
 def check_simplex(w, name: str, *, atol: float | None = None):

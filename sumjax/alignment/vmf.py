@@ -70,14 +70,13 @@ def _as_array(x, dtype):
     return np.asarray(x, dtype=dtype)
 
 
-def _broadcast(x, d, name: str):
+def _broadcast_shape(x, d, name: str):
     try:
-        np.broadcast_shapes(jnp.shape(x), jnp.shape(d))
+        return np.broadcast_shapes(jnp.shape(x), jnp.shape(d))
     except ValueError:
         raise ValueError(
             f"arguments `{name}` and `d` must broadcast together; got shapes {jnp.shape(x)} and {jnp.shape(d)}"
         ) from None
-    return jnp.broadcast_arrays(x, d)
 
 
 def _prepare(x, d, name: str, *, extra=None, **range_kw):
@@ -87,15 +86,19 @@ def _prepare(x, d, name: str, *, extra=None, **range_kw):
     dtype = float_dtype(x, d)
     x = _as_array(x, dtype)
     d = _as_array(d, dtype)
-    _broadcast(x, d, name)
+    shape = _broadcast_shape(x, d, name)
     if name == "kappa":
         range_kw.setdefault("upper", kappa_max(dtype))
-    d = check_range(d, "d", 2.0, D_MAX)
+    d_checked = check_range(d, "d", 2.0, D_MAX)
     if extra is None:
-        x = check_range(x, name, **range_kw)
+        x_checked = check_range(x, name, **range_kw)
     else:
-        x = ensure_all(x, extra(x, d, is_traced(x, d)))
-    return _broadcast(x, d, name)
+        traced = is_traced(x, d)
+        x_checked = ensure_all(x, extra(x, d_checked if traced else d, traced))
+    if is_traced(x, d):
+        return jnp.broadcast_arrays(x_checked, d_checked)
+    # Concrete: broadcast in NumPy and transfer, so that a first call stages nothing but the kernel.
+    return tuple(jax.device_put(np.broadcast_to(a, shape).copy()) for a in (x, d))  # copy: contiguous, 0-d kept
 
 
 def _solved(value, name: str, *inputs):
@@ -290,7 +293,7 @@ def vmf_mean_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
         is on (else float32): E[c] = A_d(κ(D)) ∈ [0, 1).
     """
     D, d = _prepare_kl_target(D, d)
-    return _solved(_vmf.mean(_vmf.kappa_from_kl(D, d), d), "vmf_mean_from_kl")
+    return _solved(_vmf.mean_from_kl(D, d), "vmf_mean_from_kl")  # one stored program
 
 
 def vmf_mean_complement_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
@@ -307,7 +310,7 @@ def vmf_mean_complement_from_kl(D: ArrayLike, d: ArrayLike) -> Float[Array, "...
         is on (else float32): 1 - A_d(κ(D)) ∈ (0, 1].
     """
     D, d = _prepare_kl_target(D, d)
-    return _solved(_vmf.mean_complement(_vmf.kappa_from_kl(D, d), d), "vmf_mean_complement_from_kl")
+    return _solved(_vmf.mean_complement_from_kl(D, d), "vmf_mean_complement_from_kl")
 
 
 def required_divergence(c_star: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
@@ -331,4 +334,4 @@ def required_divergence(c_star: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
         Mathematics of Computation 28(125):239–251 (the bracket).
     """
     c_star, d = _prepare(c_star, d, "c_star", lower=0.0, upper=1.0, upper_inclusive=False)
-    return _solved(_vmf.kl(_vmf.kappa_from_mean(c_star, d), d), "required_divergence")
+    return _solved(_vmf.required_divergence(c_star, d), "required_divergence")  # one stored program

@@ -337,3 +337,16 @@ def test_op_by_op_under_disable_jit_agrees_with_jit():
     for a, b in zip(eager, jitted):
         np.testing.assert_allclose(a, b, rtol=1e-13)
     np.testing.assert_allclose(c, np.asarray(required_divergence(np.array([0.5]), np.array([10.0]))), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shapes", [((), ()), ((3,), ()), ((2, 1), (1, 3)), ((), (4,))])
+def test_concrete_and_traced_inputs_give_the_same_array(shapes):
+    # Concrete input is broadcast in NumPy and transferred (no staged ops); traced input broadcasts in
+    # jnp. Both must give the broadcast shape (0-d stays 0-d) and the same values.
+    rng = np.random.default_rng(3)
+    kappa = rng.uniform(0.1, 50.0, shapes[0])
+    d = rng.uniform(2.0, 500.0, shapes[1])
+    eager = vmf_mean(kappa, d)
+    traced = jax.jit(vmf_mean)(kappa, d)
+    assert eager.shape == np.broadcast_shapes(*shapes) == traced.shape
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(traced), rtol=1e-13)

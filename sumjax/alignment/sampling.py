@@ -121,14 +121,13 @@ def _propose(key, m, b, dtype):
     return w, wc, jnp.log(u[2]) <= m * _log1pmx(y)
 
 
-def _buffer_sizes(n):
-    """Static sizes of the retry buffers: S₁ = ⌈n/8⌉ gathered from the block, S₂ = ⌈S₁/8⌉ from S₁.
+def _buffer_size(n):
+    """⌈n/8⌉ (≥ 1): the retry buffer gathered from a block of n, and again from that buffer.
 
-    Two sizes, not a ladder: each is one more compiled copy of the proposal (code that a warm first call
-    loads, ~130 kB each on XLA:CPU). The acceptance is 0.66–1 (lowest at d = 2, large κ; 0.9–1 on the
-    package's d = 1000 sweeps), so one to three gathers of S₁ hold every rejection."""
-    big = max(1, -(-n // 8))
-    return big, max(1, -(-big // 8))
+    Two levels, not a ladder: each is one more compiled copy of the proposal (code that a warm first
+    call loads, ~130 kB each on XLA:CPU). The acceptance is 0.66–1 (lowest at d = 2, large κ; 0.9–1 on
+    the package's d = 1000 sweeps), so one to three gathers from the block hold every rejection."""
+    return max(1, -(-n // 8))
 
 
 def _retry(key, m, b, pending, dtype):
@@ -138,7 +137,7 @@ def _retry(key, m, b, pending, dtype):
     the smaller size, so a retry costs that size, not the block's: gathering from the full block is
     the expensive step (~1.8 ms per 1.6·10⁵ elements on XLA:CPU), done once by the caller."""
     n = m.shape[0]
-    small = min(n, max(1, -(-n // 8)))
+    small = min(n, _buffer_size(n))
 
     def whole(sub, w, wc, done):
         w_new, wc_new, acc = _propose(sub, m, b, dtype)
@@ -186,7 +185,7 @@ def _wood(key, kappa, m, shape, dtype):
         return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
     key, k0 = jax.random.split(key)
     w, wc, done = _propose(k0, m, b, dtype)
-    big = _buffer_sizes(n)[0]
+    big = _buffer_size(n)
 
     def gather(state):
         k, w, wc, done = state

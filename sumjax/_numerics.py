@@ -68,11 +68,13 @@ def sort_floats(x):
 
 def quantile(x, q):
     """`jnp.quantile(x, q)` (linear interpolation, NaN if x has one) for a 1-D float array `x`, sorted by
-    `sort_floats`: the same order statistics and the same interpolation, ~5× faster on XLA:CPU."""
+    `sort_floats`, ~5× faster on XLA:CPU. Equal to `np.quantile` to rounding on finite data (tested); a
+    quantile that lands exactly on an infinite order statistic is that infinity (not inf·0 = NaN)."""
     s = sort_floats(x)
     pos = q * (x.shape[0] - 1)
     lo = jnp.clip(jnp.floor(pos), 0, x.shape[0] - 1)
     hi = jnp.clip(lo + 1, 0, x.shape[0] - 1)
     frac = pos - lo
-    out = s[lo.astype(jnp.int32)] * (1 - frac) + s[hi.astype(jnp.int32)] * frac
+    s_lo, s_hi = s[lo.astype(jnp.int32)], s[hi.astype(jnp.int32)]
+    out = jnp.where(frac == 0, s_lo, s_lo * (1 - frac) + s_hi * frac)
     return jnp.where(jnp.any(jnp.isnan(x)), jnp.nan, out)

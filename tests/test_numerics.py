@@ -38,3 +38,10 @@ def test_quantile_matches_numpy(x, q):
 def test_quantile_nan_propagates():
     x = jnp.asarray([1.0, np.nan, 2.0, 3.0])
     assert np.all(np.isnan(np.asarray(_quantile(x, jnp.asarray([0.0, 0.5, 1.0])))))
+
+
+def test_quantile_on_an_infinite_order_statistic_is_that_infinity():
+    # With frac = 0 the neighbour's weight is 0; inf·0 must not turn the result into NaN.
+    x = jnp.asarray([-np.inf, 1.0, 2.0, np.inf])
+    got = np.asarray(_quantile(x, jnp.asarray([0.0, 1.0 / 3.0, 1.0])))
+    np.testing.assert_array_equal(got, [-np.inf, 1.0, np.inf])

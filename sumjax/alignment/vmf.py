@@ -89,13 +89,13 @@ def _prepare(x, d, name: str, *, extra=None, **range_kw):
     shape = _broadcast_shape(x, d, name)
     if name == "kappa":
         range_kw.setdefault("upper", kappa_max(dtype))
+    traced = is_traced(x, d)
     d_checked = check_range(d, "d", 2.0, D_MAX)
     if extra is None:
         x_checked = check_range(x, name, **range_kw)
     else:
-        traced = is_traced(x, d)
         x_checked = ensure_all(x, extra(x, d_checked if traced else d, traced))
-    if is_traced(x, d):
+    if traced:
         return jnp.broadcast_arrays(x_checked, d_checked)
     # Concrete: broadcast in NumPy and transfer, so that a first call stages nothing but the kernel.
     return tuple(jax.device_put(np.broadcast_to(a, shape).copy()) for a in (x, d))  # copy: contiguous, 0-d kept

@@ -350,3 +350,34 @@ def test_concrete_and_traced_inputs_give_the_same_array(shapes):
     traced = jax.jit(vmf_mean)(kappa, d)
     assert eager.shape == np.broadcast_shapes(*shapes) == traced.shape
     np.testing.assert_allclose(np.asarray(eager), np.asarray(traced), rtol=1e-13)
+
+
+def test_chunked_path_equals_the_one_chunk_path():
+    # More than one chunk (`_bessel._CHUNK` points) takes the in-place chunk loop, whose last chunk overlaps its
+    # neighbour. Among points that need nothing more than the Debye pass and one step: in the first chunk, points
+    # that need only the Stirling correction (κ ≥ 40, so one step, and μ = ν + 1 < 15); recurrence steps
+    # (κ < 40, small ν) in the middle chunk alone, in the overlap, and in the last chunk alone. Each point's
+    # value must be what a call on that point's own small array gives (the per-point arithmetic is the same).
+    from sumjax.alignment import _bessel
+
+    c = _bessel._CHUNK
+    n = 2 * c + 1000  # chunks start at 0, c and n − c (overlapping the middle one on [n − c, 2c))
+    rng = np.random.default_rng(3)
+    kappa = np.exp(rng.uniform(np.log(50.0), np.log(1e6), n))  # one step, no correction
+    nu = np.exp(rng.uniform(np.log(40.0), np.log(1e5), n))
+    stirling = np.r_[100:140]
+    kappa[stirling], nu[stirling] = rng.uniform(40.0, 60.0, 40), rng.uniform(0.0, 13.0, 40)
+    steps = np.r_[c + 100 : c + 140, n - c + 100 : n - c + 140, n - 40 : n]
+    kappa[steps] = np.geomspace(1e-3, 39.0, steps.size)[rng.permutation(steps.size)]
+    nu[steps] = rng.uniform(0.0, 30.0, steps.size)
+    core = jax.jit(lambda k, v: jnp.stack(_bessel.vmf_core(k, v)))
+    whole = np.asarray(core(jnp.asarray(kappa), jnp.asarray(nu)))
+    small = np.concatenate([np.asarray(core(jnp.asarray(kappa[i : i + 1000]), jnp.asarray(nu[i : i + 1000])))
+                            for i in range(0, n, 1000)], axis=1)
+    np.testing.assert_array_max_ulp(whole, small, maxulp=2)
+    # and the gradients of R and log M (forward-mode partials of the same kernel)
+    for i in (0, 2):
+        f = lambda k, v: _bessel.vmf_core(k, v)[i]  # noqa: E731
+        gw = jax.jit(jax.grad(lambda k, v: jnp.sum(f(k, v)), argnums=(0, 1)))(jnp.asarray(kappa), jnp.asarray(nu))
+        gs = jax.jit(jax.vmap(jax.grad(f, argnums=(0, 1))))(jnp.asarray(kappa), jnp.asarray(nu))
+        np.testing.assert_allclose(np.asarray(gw), np.asarray(gs), rtol=1e-13, atol=0)

@@ -179,9 +179,21 @@ def _debye_series(t, inv_mu):
     return U, P, Q, U1
 
 
+def _logs(n: int):
+    """(log, log1p) for a kernel over n points: the vectorised fdlibm pair (`sumjax._numerics`) where the
+    pass is long enough for speed to matter (n > `_FAST_MIN`), XLA's own below. Each inlined fdlibm log
+    is ~15 kB more code for a warm first call to load; on small arrays (root solves, loop schedules) that
+    costs more than it saves. Both are accurate to a few ulp; the fdlibm log1p is the more accurate."""
+    return (_log, _log1p) if n > _FAST_MIN else (jnp.log, jnp.log1p)
+
+
+_FAST_MIN = 4096  # points: the fast (larger) logarithms and Stirling shift above, XLA's log / lgamma below
+
+
 def _debye(kappa, mu):
     """(R, C, log M, κ - log M) at order μ ≥ 32 from the uniform asymptotic expansion, log M and
     κ - log M without the Stirling correction (`_stirling_correction`) that orders μ < 15 need."""
+    _, log1p = _logs(kappa.size)
     z = kappa / mu
     s = jnp.hypot(1.0, z)  # no overflow even for z > 1e154
     t = 1.0 / s
@@ -190,9 +202,9 @@ def _debye(kappa, mu):
     omt = w / s  # 1 - t
     inv_mu = 1.0 / mu
     U, P, Q, U1 = _debye_series(t, inv_mu)
-    log_u_ratio = _log1p(-omt * P / U1)  # log(U(t)/U(1))
-    quarter_log = 0.5 * _log1p(w)  # ¼log(1+z²) = ½log s, relative as z → 0, no overflow
-    log_half_1ps = _log1p(0.5 * w)  # log((1+s)/2)
+    log_u_ratio = log1p(-omt * P / U1)  # log(U(t)/U(1))
+    quarter_log = 0.5 * log1p(w)  # ¼log(1+z²) = ½log s, relative as z → 0, no overflow
+    log_half_1ps = log1p(0.5 * w)  # log((1+s)/2)
     # log M = μ(s - 1 - log((1+s)/2)) - ¼log(1+z²) + log(U(t)/U(1)); the Stirling series of
     # log Γ(μ+1) cancels U(1) order by order, which makes log M exactly 0 at κ = 0. Below μ = 15
     # the two no longer cancel: `_stirling_correction` is added to L (and taken from Lc) afterwards.
@@ -204,21 +216,20 @@ def _debye(kappa, mu):
     return R, C, L, Lc
 
 
-def _stirling_correction(mu):
+def _stirling_correction(mu, fast: bool):
     """S(μ) + log U(1) where μ < 15, else 0: S(μ) = log Γ(μ+1) - (μ+½)log μ + μ - ½log 2π is the Stirling
     remainder. For small μ (then κ ≥ 37 and log M ≥ 20) it and log U(1) no longer cancel. Only below
     μ = 15: above, S + log U(1) ≤ 3e-18, while the computed sum carries ~1e-14 absolute rounding, which
-    would swamp log M ≈ κ²/(4μ) when μ → 40 and κ → 0.
+    would swamp log M ≈ κ²/(4μ) when μ → 40 and κ → 0. μ = ν + n ≥ 1 here.
 
-    S is shifted up by N = 15 orders, Γ(μ+1) = Γ(μ+N+1)/Π_{j=1..N}(μ+j), where its series is exact:
-        S(μ) = S(μ+N) - N + (μ+½)log(1 + N/μ) + log((μ+N)^N/Π_j(μ+j)),
-    two logarithms instead of `lgamma` (a Lanczos sum with its own logarithms, ~10× the cost on XLA:CPU).
-    The terms are ≤ 15 in size, so the absolute error is ~1e-14 (float64): ≤ 1e-15 relative to log M ≥ 20.
-    μ = ν + n ≥ 1 here."""
+    `fast` (long passes): S is shifted up by N = 15 orders, Γ(μ+1) = Γ(μ+N+1)/Π_{j=1..N}(μ+j), where its
+    series is exact: S(μ) = S(μ+N) - N + (μ+½)log(1 + N/μ) + log((μ+N)^N/Π_j(μ+j)) — two fdlibm logarithms
+    instead of `lgamma` (a Lanczos sum with scalar libm logarithms, ~10× the cost on XLA:CPU, less code).
+    The terms are ≤ 15 in size, so the absolute error is ~1e-14 (float64): ≤ 1e-15 relative to log M ≥ 20."""
     small_mu = mu < _STIRLING_MU
     n = _STIRLING_MU
 
-    def corr(_):
+    def shifted(_):
         mu_s = jnp.where(small_mu, mu, 1.0)
         top = mu_s + n
         ratio = jnp.ones_like(mu_s)  # (μ+N)^N/Π_j(μ+j), each factor ≥ 1: ≤ 16^15/16! ≈ 5.5e4
@@ -232,9 +243,14 @@ def _stirling_correction(mu):
         u1 = _horner(_U1, 1.0 / mu_s)  # U(1) = Σ_k u_k(1)/μ^k
         return jnp.where(small_mu, stirling + _log(ratio * u1), 0.0)
 
+    def direct(_):
+        mu_s = jnp.where(small_mu, mu, 1.0)
+        stirling = jax.lax.lgamma(mu_s + 1.0) - (mu_s + 0.5) * jnp.log(mu_s) + mu_s - float(0.5 * np.log(2.0 * np.pi))
+        return jnp.where(small_mu, stirling + jnp.log(_horner(_U1, 1.0 / mu_s)), 0.0)
+
     # Lazy: one branch per chunk, so the pass is skipped where no order is below 15 (the usual
     # case). Under a user's vmap the predicate is batched and both branches run (same values).
-    return jax.lax.cond(jnp.any(small_mu), corr, lambda _: jnp.zeros_like(mu), None)
+    return jax.lax.cond(jnp.any(small_mu), shifted if fast else direct, lambda _: jnp.zeros_like(mu), None)
 
 
 def vmf_core(kappa, nu):
@@ -247,8 +263,10 @@ def vmf_core(kappa, nu):
     The rest runs in chunks of `_CHUNK` points, in place: a chunk is visited only if one of its points
     needs more than one recurrence step or the Stirling correction (order below 15), runs only as many
     steps as its worst point needs, and stays in cache at 1e6+ points. A point's value does not depend
-    on its chunk (a skipped step is one the masked form would have discarded). Logarithms are
-    `sumjax._numerics.log`/`log1p` (vectorised fdlibm; XLA:CPU's float64 log is a scalar libm call).
+    on its chunk (a skipped step is one the masked form would have discarded). Above 4096 points the
+    logarithms are `sumjax._numerics.log`/`log1p` (vectorised fdlibm; XLA:CPU's float64 log is a scalar
+    libm call) and the Stirling correction avoids `lgamma`; below, XLA's own functions keep the program
+    small (a point's value then moves by a few ulp at most).
 
     Derivatives: the map is element-wise, so its JVP is ∂_κ·κ̇ + ∂_ν·ν̇ with the partials computed
     by forward mode (tangents of ones) of the same kernel. Reverse mode then transposes only those
@@ -321,7 +339,7 @@ def _vmf_core_impl(kappa, nu):
 
     E, T, W, corr = _chunked(kappa, nu, R, C)
     P = 1.0 + E
-    inc = _log1p(x + E * (1.0 + x)) + corr  # log((1 + x)(1 + E)), one log for all n steps
+    inc = _logs(kappa.size)[1](x + E * (1.0 + x)) + corr  # log((1 + x)(1 + E)), one log for all n steps
     return tuple(o.reshape(shape) for o in (T / P, W / P, L + inc, Lc - inc))
 
 
@@ -331,8 +349,9 @@ def _chunked(kappa, nu, R, C):
     that needs one are visited. The last chunk is aligned to the end (it may overlap its neighbour, which
     recomputes the same values): no padded copies."""
     n = kappa.shape[0]
+    fast = n > _FAST_MIN
     if n <= _CHUNK:
-        return _chunk_pass(kappa, nu, R, C)
+        return _chunk_pass(kappa, nu, R, C, fast)
 
     def body(i, carry):
         start = jnp.minimum(i * _CHUNK, n - _CHUNK)
@@ -341,7 +360,7 @@ def _chunked(kappa, nu, R, C):
         m = v + _steps(k, v)
 
         def visit(carry):
-            out = _chunk_pass(k, v, cut(R), cut(C))
+            out = _chunk_pass(k, v, cut(R), cut(C), fast)
             return tuple(jax.lax.dynamic_update_slice(a, o, (start,)) for a, o in zip(carry, out))
 
         return jax.lax.cond(jnp.any((m > v + 1.0) | (m < _STIRLING_MU)), visit, lambda c: c, carry)
@@ -353,12 +372,12 @@ def _chunked(kappa, nu, R, C):
 _CHUNK = 4096  # points per chunk: 4 carries × 32 KiB stay in L1/L2, and the trip count adapts per chunk
 
 
-def _chunk_pass(kappa, nu, R, C):
+def _chunk_pass(kappa, nu, R, C, fast: bool):
     """The per-chunk part of `vmf_core` on one flat chunk: the Stirling correction where an order is below
     15, and the n - 1 ≤ 39 remaining recurrence steps (κ < 40 only) where a point needs them. Returns
     (E, T, W, correction) with T/(1+E) = R, W/(1+E) = C and log(1+E) added to log M at order ν."""
     n_steps = _steps(kappa, nu)
-    corr = _stirling_correction(nu + n_steps)
+    corr = _stirling_correction(nu + n_steps, fast)
 
     # The remaining steps without a log or a division by the carry:
     # with P_m = M_m/M_top (M_{m-1} = M_m + κ²/(4m(m+1)) M_{m+1}), T = R·P and W = C·P,

@@ -95,6 +95,27 @@ def test_against_mpmath_besseli():
     assert rel.max() < 5e-13, rel.max()
 
 
+def test_long_pass_path_against_mpmath(monkeypatch):
+    # Passes over more than `_bessel._FAST_MIN` points use the fdlibm logarithms and the shifted Stirling series
+    # (no lgamma); lowering the threshold sends these few points down that path, against the same references.
+    from sumjax.alignment import _bessel
+
+    monkeypatch.setattr(_bessel, "_FAST_MIN", 0)
+    k, d = (np.array(v) for v in zip(*_BESSEL_POINTS))
+    from sumjax.alignment import _vmf
+
+    def four(kappa, dim):  # traced here, so the patched threshold applies (no cached trace of the public functions)
+        nu = 0.5 * dim - 1.0
+        core = _bessel.vmf_core(kappa, nu)
+        return jnp.stack([core[0], core[1], core[2], _vmf._kl_from_core(kappa, nu, *core)])
+
+    got = np.array(jax.jit(four)(jnp.asarray(k), jnp.asarray(d)))
+    ref = np.array([_ref_bessel(*p) for p in _BESSEL_POINTS]).T
+    assert (np.abs(got - ref) / np.abs(ref)).max() < 5e-13
+    small = np.array(_f64(k, d))  # XLA's own logarithms and lgamma: the two paths agree to a few ulp
+    np.testing.assert_allclose(got, small, rtol=2e-15, atol=0)
+
+
 def test_against_mpmath_integral_large_d():
     # ν ≈ 5·10⁵ and κ up to 10⁷, where mpmath.besseli does not converge.
     k, d = (np.array(v) for v in zip(*_INTEGRAL_POINTS))
@@ -352,7 +373,7 @@ def test_concrete_and_traced_inputs_give_the_same_array(shapes):
     np.testing.assert_allclose(np.asarray(eager), np.asarray(traced), rtol=1e-13)
 
 
-def test_chunked_path_equals_the_one_chunk_path():
+def test_chunked_path_equals_the_one_chunk_path(monkeypatch):
     # More than one chunk (`_bessel._CHUNK` points) takes the in-place chunk loop, whose last chunk overlaps its
     # neighbour. Among points that need nothing more than the Debye pass and one step: in the first chunk, points
     # that need only the Stirling correction (κ ≥ 40, so one step, and μ = ν + 1 < 15); recurrence steps
@@ -360,6 +381,7 @@ def test_chunked_path_equals_the_one_chunk_path():
     # value must be what a call on that point's own small array gives (the per-point arithmetic is the same).
     from sumjax.alignment import _bessel
 
+    monkeypatch.setattr(_bessel, "_FAST_MIN", 0)  # the small pieces take the same logarithms as the whole
     c = _bessel._CHUNK
     n = 2 * c + 1000  # chunks start at 0, c and n − c (overlapping the middle one on [n − c, 2c))
     rng = np.random.default_rng(3)

@@ -83,6 +83,19 @@ def mutual_integral(c_star, d, beta_a, beta_h, T, reading, cap, num_nodes):
     return jnp.where(T > 0, T * J, 0.0)
 
 
+@functools.partial(stored_jit, static_argnums=(2, 3, 4))
+def scale_and_step(beta_a, beta_h, reading, rectify: bool, cap: bool):
+    """(T, δ) = (`reading.harm_scale`, `reading.step`) as one stored program: as eager scalar operations
+    they would each trace and lower a program of their own on a new process's first call (~10 ms apiece)."""
+    return reading.harm_scale(beta_a, beta_h, rectify), reading.step(beta_a, beta_h, cap)
+
+
+@functools.partial(stored_jit, static_argnums=(3, 4, 5))
+def _scaled_integral(J, beta_a, beta_h, reading, rectify: bool, cap: bool):
+    T, delta = scale_and_step(beta_a, beta_h, reading, rectify, cap)
+    return scale_integral(J, T, delta, reading)
+
+
 def integral_harm(c_star, d, beta_a, beta_h, reading, rectify: bool, cap: bool, num_nodes: int = 48):
     """Total harm by the integral, constant δ (``information="beta"``): H = T·J/p(δ) with
     T = `reading.harm_scale`, δ = `reading.step`. What `total_harm(method="integral")` computes
@@ -90,9 +103,8 @@ def integral_harm(c_star, d, beta_a, beta_h, reading, rectify: bool, cap: bool, 
     only without rectification and cap."""
     if beta_h is None:
         beta_h = jnp.zeros((), jnp.result_type(beta_a))
-    T = reading.harm_scale(beta_a, beta_h, rectify)
     J = progress_integral(c_star, d, reading.harm_functional, reading.progress, num_nodes)
-    return scale_integral(J, T, reading.step(beta_a, beta_h, cap), reading)
+    return _scaled_integral(J, beta_a, beta_h, reading, rectify, cap)  # the cheap β-dependent scale
 
 
 # --------------------------------------------------------------------------- the round sum (constant δ)
@@ -193,13 +205,13 @@ def mutual_round_sum(c_star, d, beta_a, beta_h, T, reading, cap, max_rounds):
 # --------------------------------------------------------------------------- the series
 
 
-@functools.partial(stored_jit, static_argnums=(5, 6, 7))
-def series(c_star, d, beta_a, beta_h, T, reading, cap, num_rounds_static):
+@functools.partial(stored_jit, static_argnums=(6, 7, 8))
+def series(c_star, d, beta_a, beta_h, T, Dstar, reading, cap, num_rounds_static):
     """(D_n, E[c]_n, harm_n, active_n, κ_n, F_n) for n < ``num_rounds_static``; F_n = E[harm(c)] at κ_n
-    and harm_n = T·F_n while D_n < D*, else 0. Constant δ: closed-form schedule; ``"mutual"``: the
-    schedule by a scan of δ(κ_n). κ_n and F_n are returned so that the Monte Carlo's program need not
+    and harm_n = T·F_n while D_n < D* (`Dstar`, from `num_rounds` or `_vmf.required_divergence`: its root
+    solve is not compiled into this program again), else 0. Constant δ: closed-form schedule; ``"mutual"``:
+    the schedule by a scan of δ(κ_n). κ_n and F_n are returned so that the Monte Carlo's program need not
     compile the Bessel functions a second time."""
-    Dstar = _vmf.required_divergence(c_star, d)
     dd = d[..., None]
     if reading.information == "beta":
         delta = reading.step(beta_a, beta_h, cap)

@@ -32,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._numerics import float_dtype
-from .._validate import check_range, is_traced
+from .._validate import check_range, is_traced, to_device
 from . import _loop, _vmf
 from .functionals import HarmFunctional, as_functional, negative_part, one_minus_cosine
 from .readings import DEFAULT_READING, Reading, as_reading
@@ -98,16 +98,22 @@ def _check_beta_h(beta_h, beta_a, cap: bool):
         raise ValueError(f"{msgs[0]}; got {h[np.isnan(h) | np.isinf(h) | (h < 0)].reshape(-1)[0]!r}")
     if cap and np.any((h == 0) & (a > 0)):
         raise ValueError(msgs[1])
-    return beta_h
+    return to_device(beta_h)
+
+
+def _as(x, dtype):
+    """`x` cast to `dtype`: in NumPy when concrete (no eager cast program to trace and lower in a new
+    process; `check_range` then sends it to the device), with `jnp` under a trace."""
+    return jnp.asarray(x, dtype) if is_traced(x) else np.asarray(x, dtype)
 
 
 def _validate_powers(beta_a, beta_h, rectify, cap, dtype):
-    beta_a = check_range(jnp.asarray(beta_a, dtype), "beta_a", 0.0)
+    beta_a = check_range(_as(beta_a, dtype), "beta_a", 0.0)
     if beta_h is None:
         if rectify or cap:
             raise ValueError("argument `beta_h` is required when `rectify` or `cap_delta` is true")
         return beta_a, jnp.zeros((), dtype)
-    return beta_a, _check_beta_h(jnp.asarray(beta_h, dtype), beta_a, cap)
+    return beta_a, _check_beta_h(_as(beta_h, dtype), beta_a, cap)
 
 
 def _validate_loop(c_star, d, beta_a, beta_h, rectify, cap):
@@ -117,8 +123,8 @@ def _validate_loop(c_star, d, beta_a, beta_h, rectify, cap):
     if beta_h is not None:
         args["beta_h"] = beta_h
     _broadcast_shape(**args)
-    c_star = check_range(jnp.asarray(c_star, dtype), "c_star", 0.0, 1.0, lower_inclusive=False, upper_inclusive=False)
-    d = check_range(jnp.asarray(d, dtype), "d", 2.0)
+    c_star = check_range(_as(c_star, dtype), "c_star", 0.0, 1.0, lower_inclusive=False, upper_inclusive=False)
+    d = check_range(_as(d, dtype), "d", 2.0)
     beta_a, beta_h = _validate_powers(beta_a, beta_h, rectify, cap, dtype)
     return c_star, d, beta_a, beta_h
 
@@ -315,13 +321,12 @@ def total_harm(
         # Two compiled pieces: the integral keyed only on the shapes of (c*, d) and the reading,
         # then the cheap β-dependent scale, broadcast against it.
         return _loop.integral_harm(c_star, d, beta_a, beta_h, r, rectify, cap, num_nodes)
-    T = r.harm_scale(beta_a, beta_h, rectify)
+    T, delta = _loop.scale_and_step(beta_a, beta_h, r, rectify, cap)
     if r.information == "mutual":
         c_star, d, beta_a, beta_h, T = jnp.broadcast_arrays(c_star, d, beta_a, beta_h, T)
         if method == "integral":
             return _loop.mutual_integral(c_star, d, beta_a, beta_h, T, r, cap, num_nodes)
         return _mutual_sum(c_star, d, beta_a, beta_h, T, r, cap, max_rounds)
-    delta = r.step(beta_a, beta_h, cap)
     c_star, d, delta, T = jnp.broadcast_arrays(c_star, d, delta, T)
     N, _ = _loop.num_rounds(c_star, d, delta, r)
     N = _check_rounds(jnp.where(T > 0, N, 0.0), max_rounds)
@@ -431,11 +436,13 @@ def harm_series(
     r, cap = _resolve(reading, cap_delta, rectify, measure=measure, progress=progress, integrate_over=integrate_over,
                       threshold=threshold, functional=functional, information=information)
     c_star, d, beta_a, beta_h = _validate_loop(c_star, d, beta_a, beta_h, rectify, cap)
-    T = r.harm_scale(beta_a, beta_h, rectify)
+    T, delta = _loop.scale_and_step(beta_a, beta_h, r, rectify, cap)
     c_star, d, beta_a, beta_h, T = jnp.broadcast_arrays(c_star, d, beta_a, beta_h, T)
-    D, mean, h, active, _, _ = _loop.series(c_star, d, beta_a, beta_h, T, r, cap, num_rounds)
     if r.information == "beta":
-        N, _ = _loop.num_rounds(c_star, d, r.step(beta_a, beta_h, cap), r)
+        N, Dstar = _loop.num_rounds(c_star, d, delta, r)
     else:
+        Dstar = _vmf.required_divergence(c_star, d)
+    D, mean, h, active, _, _ = _loop.series(c_star, d, beta_a, beta_h, T, Dstar, r, cap, num_rounds)
+    if r.information != "beta":
         N = jnp.sum(active, axis=-1).astype(D.dtype)
     return HarmSeries(D, mean, h, jnp.cumsum(h, axis=-1), active, N)

@@ -32,7 +32,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._numerics import quantile
 from .._program_cache import stored_jit
-from . import _loop
+from . import _loop, _vmf
 from .functionals import one_minus_cosine
 from .harm import DEFAULT_MAX_ROUNDS, _check_rounds, _count, _resolve, _validate_loop
 from .sampling import _cosine_and_complement, _directions, _vmf_core
@@ -152,22 +152,24 @@ def simulate_training(
         if x is not None and (isinstance(x, jax.core.Tracer) or np.ndim(x) != 0):
             raise ValueError(f"argument `{name}` must be a concrete scalar (it fixes the number of rounds)")
     c_star, dd, beta_a, beta_h = _validate_loop(c_star, float(d), beta_a, beta_h, rectify, cap)
-    T = r.harm_scale(beta_a, beta_h, rectify)
+    T, step = _loop.scale_and_step(beta_a, beta_h, r, rectify, cap)
     dtype = c_star.dtype
     # The same rounds as the analytic sum (`total_harm(method="sum")`); none when harm per round is 0.
     if float(T) == 0.0:
-        n_rounds = 0
+        n_rounds, Dstar = 0, _vmf.required_divergence(c_star, dd)
     elif r.information == "beta":
-        n_rounds = int(_check_rounds(_loop.num_rounds(c_star, dd, r.step(beta_a, beta_h, cap), r)[0], max_rounds))
+        N, Dstar = _loop.num_rounds(c_star, dd, step, r)
+        n_rounds = int(_check_rounds(N, max_rounds))
     else:
-        _check_rounds(_loop.num_rounds(c_star, dd, beta_a, r)[0], max_rounds)  # I ≤ β_A: a lower bound
+        N, Dstar = _loop.num_rounds(c_star, dd, beta_a, r)
+        _check_rounds(N, max_rounds)  # I ≤ β_A: a lower bound
         _, rounds, finished = _loop.mutual_round_sum(c_star, dd, beta_a, beta_h, T, r, cap, max_rounds)
         if not bool(finished):
             raise ValueError(f"the loop needs more than `max_rounds`={max_rounds} rounds; raise `max_rounds`")
         n_rounds = int(rounds)
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
-    D, _, _, _, kappa, F = _loop.series(c_star, dd, beta_a, beta_h, T, r, cap, n_rounds)
-    levels = jnp.asarray(quantile_levels, dtype)
+    D, _, _, _, kappa, F = _loop.series(c_star, dd, beta_a, beta_h, T, Dstar, r, cap, n_rounds)
+    levels = jax.device_put(np.asarray(quantile_levels, dtype))  # no eager cast program
     out = _run(key, dd, kappa, F, T, levels, r.harm_functional, n_rounds, path,
                int(d) if path == "vector" else None, num_trials, batch_size)
     return MonteCarloHarm(**out, quantile_levels=levels, D=D, num_trials=num_trials)

@@ -22,7 +22,7 @@ from sumjax.alignment import (
     harm_series,
     total_harm,
 )
-from sumjax.alignment import _loop
+from sumjax.alignment import _loop, _vmf
 
 # ----------------------------------------------------------------- d = 3 closed forms (independent)
 
@@ -159,7 +159,7 @@ def test_callbacks_zero_in_cores_one_per_argument_at_entry():
         lambda c, d: _loop.progress_integral(c, d, fn, "D", 8),
         lambda c, d: _loop.progress_integral(c, d, fn, "sqrt_D", 8),
         lambda c, d: _loop.round_sum(d, jnp.ones_like(d), jnp.ones_like(d), jnp.full_like(d, 3.0), SCALE_FREE_KL),
-        lambda c, d: _loop.series(c, d, ba, bh, ba - bh, SCALE_FREE_KL, True, 4)[2],
+        lambda c, d: _loop.series(c, d, ba, bh, ba - bh, _vmf.required_divergence(c, d), SCALE_FREE_KL, True, 4)[2],
         lambda c, d: _loop.mutual_integral(c, d, ba, bh, ba - bh, SCALE_FREE_KL.replace(information="mutual"), True, 4),
     ]
     for core in cores:

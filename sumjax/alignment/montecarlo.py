@@ -32,6 +32,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._numerics import quantile
 from .._program_cache import stored_jit
+from .._validate import is_traced
 from . import _loop, _vmf
 from .functionals import one_minus_cosine
 from .harm import DEFAULT_MAX_ROUNDS, _check_rounds, _count, _resolve, _validate_loop
@@ -169,7 +170,9 @@ def simulate_training(
         n_rounds = int(rounds)
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
     D, _, _, _, kappa, F = _loop.series(c_star, dd, beta_a, beta_h, T, Dstar, r, cap, n_rounds)
-    levels = jax.device_put(np.asarray(quantile_levels, dtype))  # no eager cast program
+    # concrete levels are cast in NumPy (no eager cast program to trace in a new process)
+    levels = (jnp.asarray(quantile_levels, dtype) if is_traced(quantile_levels)
+              else jax.device_put(np.asarray(quantile_levels, dtype)))
     out = _run(key, dd, kappa, F, T, levels, r.harm_functional, n_rounds, path,
                int(d) if path == "vector" else None, num_trials, batch_size)
     return MonteCarloHarm(**out, quantile_levels=levels, D=D, num_trials=num_trials)

@@ -98,11 +98,10 @@ def test_against_mpmath_besseli():
 def test_long_pass_path_against_mpmath(monkeypatch):
     # Passes over more than `_bessel._FAST_MIN` points use the fdlibm logarithms and the shifted Stirling series
     # (no lgamma); lowering the threshold sends these few points down that path, against the same references.
-    from sumjax.alignment import _bessel
+    from sumjax.alignment import _bessel, _vmf
 
     monkeypatch.setattr(_bessel, "_FAST_MIN", 0)
     k, d = (np.array(v) for v in zip(*_BESSEL_POINTS))
-    from sumjax.alignment import _vmf
 
     def four(kappa, dim):  # traced here, so the patched threshold applies (no cached trace of the public functions)
         nu = 0.5 * dim - 1.0

@@ -65,6 +65,13 @@ def to_device(x):
     return jax.device_put(x) if isinstance(x, np.ndarray) else jnp.asarray(x)
 
 
+def as_dtype(x, dtype):
+    """`x` cast to `dtype` for checking: NumPy while concrete (also a constant inside a caller's trace),
+    so it is checked eagerly rather than by a compiled callback, and no eager cast program is traced
+    and lowered in a new process; `jnp` under a trace."""
+    return jnp.asarray(x, dtype=dtype) if is_traced(x) else np.asarray(x, dtype=dtype)
+
+
 def ensure_all(x, conditions):
     """`x` unchanged, raising the message of the FIRST `(bad, message)` pair whose `bad` holds.
 

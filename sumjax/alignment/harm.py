@@ -32,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._numerics import float_dtype
-from .._validate import check_range, is_traced, to_device
+from .._validate import as_dtype, check_range, is_traced, to_device
 from . import _loop, _vmf
 from .functionals import HarmFunctional, as_functional, negative_part, one_minus_cosine
 from .readings import DEFAULT_READING, Reading, as_reading
@@ -101,19 +101,13 @@ def _check_beta_h(beta_h, beta_a, cap: bool):
     return to_device(beta_h)
 
 
-def _as(x, dtype):
-    """`x` cast to `dtype`: in NumPy when concrete (no eager cast program to trace and lower in a new
-    process; `check_range` then sends it to the device), with `jnp` under a trace."""
-    return jnp.asarray(x, dtype) if is_traced(x) else np.asarray(x, dtype)
-
-
 def _validate_powers(beta_a, beta_h, rectify, cap, dtype):
-    beta_a = check_range(_as(beta_a, dtype), "beta_a", 0.0)
+    beta_a = check_range(as_dtype(beta_a, dtype), "beta_a", 0.0)
     if beta_h is None:
         if rectify or cap:
             raise ValueError("argument `beta_h` is required when `rectify` or `cap_delta` is true")
         return beta_a, jnp.zeros((), dtype)
-    return beta_a, _check_beta_h(_as(beta_h, dtype), beta_a, cap)
+    return beta_a, _check_beta_h(as_dtype(beta_h, dtype), beta_a, cap)
 
 
 def _validate_loop(c_star, d, beta_a, beta_h, rectify, cap):
@@ -123,8 +117,8 @@ def _validate_loop(c_star, d, beta_a, beta_h, rectify, cap):
     if beta_h is not None:
         args["beta_h"] = beta_h
     _broadcast_shape(**args)
-    c_star = check_range(_as(c_star, dtype), "c_star", 0.0, 1.0, lower_inclusive=False, upper_inclusive=False)
-    d = check_range(_as(d, dtype), "d", 2.0)
+    c_star = check_range(as_dtype(c_star, dtype), "c_star", 0.0, 1.0, lower_inclusive=False, upper_inclusive=False)
+    d = check_range(as_dtype(d, dtype), "d", 2.0)
     beta_a, beta_h = _validate_powers(beta_a, beta_h, rectify, cap, dtype)
     return c_star, d, beta_a, beta_h
 

@@ -35,7 +35,7 @@ from jaxtyping import Array, ArrayLike, Float
 import numpy as np
 
 from .._numerics import float_dtype
-from .._validate import check_range, ensure_all, is_traced
+from .._validate import as_dtype, check_range, ensure_all, is_traced
 from . import _vmf
 
 __all__ = [
@@ -62,14 +62,6 @@ def kappa_max(dtype) -> float:
     return 1e300 if np.dtype(dtype) == np.float64 else 1e18
 
 
-def _as_array(x, dtype):
-    # Concrete input stays NumPy until checked, so a constant inside a caller's trace is
-    # checked eagerly rather than by a compiled callback.
-    if is_traced(x):
-        return jnp.asarray(x, dtype=dtype)
-    return np.asarray(x, dtype=dtype)
-
-
 def _broadcast_shape(x, d, name: str):
     try:
         return np.broadcast_shapes(jnp.shape(x), jnp.shape(d))
@@ -84,8 +76,8 @@ def _prepare(x, d, name: str, *, extra=None, **range_kw):
     broadcasting with an error naming both arguments. `extra(x, d, xp)` may add conditions on
     x (computed from the checked d) to x's one check."""
     dtype = float_dtype(x, d)
-    x = _as_array(x, dtype)
-    d = _as_array(d, dtype)
+    x = as_dtype(x, dtype)
+    d = as_dtype(d, dtype)
     shape = _broadcast_shape(x, d, name)
     if name == "kappa":
         range_kw.setdefault("upper", kappa_max(dtype))
@@ -97,8 +89,10 @@ def _prepare(x, d, name: str, *, extra=None, **range_kw):
         x_checked = ensure_all(x, extra(x, d_checked if traced else d, traced))
     if traced:
         return jnp.broadcast_arrays(x_checked, d_checked)
-    # Concrete: broadcast in NumPy and transfer, so that a first call stages nothing but the kernel.
-    return tuple(jax.device_put(np.broadcast_to(a, shape).copy()) for a in (x, d))  # copy: contiguous, 0-d kept
+    # Concrete: the checked arrays are already on the device; one that must broadcast is broadcast in NumPy and
+    # sent instead (no staged program: a first call stages nothing but the kernel; copy: contiguous, 0-d kept).
+    return tuple(c if a.shape == shape else jax.device_put(np.broadcast_to(a, shape).copy())
+                 for a, c in ((x, x_checked), (d, d_checked)))
 
 
 def _solved(value, name: str, *inputs):

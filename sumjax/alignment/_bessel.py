@@ -42,6 +42,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from .._numerics import log as _log
 from .._numerics import log1p as _log1p
+from .._numerics import logs_for, long_pass
 
 __all__: list[str] = []
 
@@ -179,21 +180,10 @@ def _debye_series(t, inv_mu):
     return U, P, Q, U1
 
 
-def _logs(n: int):
-    """(log, log1p) for a kernel over n points: the vectorised fdlibm pair (`sumjax._numerics`) where the
-    pass is long enough for speed to matter (n > `_FAST_MIN`), XLA's own below. Each inlined fdlibm log
-    is ~15 kB more code for a warm first call to load; on small arrays (root solves, loop schedules) that
-    costs more than it saves. Both are accurate to a few ulp; the fdlibm log1p is the more accurate."""
-    return (_log, _log1p) if n > _FAST_MIN else (jnp.log, jnp.log1p)
-
-
-_FAST_MIN = 4096  # points: the fast (larger) logarithms and Stirling shift above, XLA's log / lgamma below
-
-
 def _debye(kappa, mu):
     """(R, C, log M, κ - log M) at order μ ≥ 32 from the uniform asymptotic expansion, log M and
     κ - log M without the Stirling correction (`_stirling_correction`) that orders μ < 15 need."""
-    _, log1p = _logs(kappa.size)
+    _, log1p = logs_for(kappa.size)
     z = kappa / mu
     s = jnp.hypot(1.0, z)  # no overflow even for z > 1e154
     t = 1.0 / s
@@ -339,7 +329,7 @@ def _vmf_core_impl(kappa, nu):
 
     E, T, W, corr = _chunked(kappa, nu, R, C)
     P = 1.0 + E
-    inc = _logs(kappa.size)[1](x + E * (1.0 + x)) + corr  # log((1 + x)(1 + E)), one log for all n steps
+    inc = logs_for(kappa.size)[1](x + E * (1.0 + x)) + corr  # log((1 + x)(1 + E)), one log for all n steps
     return tuple(o.reshape(shape) for o in (T / P, W / P, L + inc, Lc - inc))
 
 
@@ -349,7 +339,7 @@ def _chunked(kappa, nu, R, C):
     that needs one are visited. The last chunk is aligned to the end (it may overlap its neighbour, which
     recomputes the same values): no padded copies."""
     n = kappa.shape[0]
-    fast = n > _FAST_MIN
+    fast = long_pass(n)  # the shifted Stirling series and fdlibm logarithms (more code) on long passes
     if n <= _CHUNK:
         return _chunk_pass(kappa, nu, R, C, fast)
 

@@ -96,11 +96,13 @@ def test_against_mpmath_besseli():
 
 
 def test_long_pass_path_against_mpmath(monkeypatch):
-    # Passes over more than `_bessel._FAST_MIN` points use the fdlibm logarithms and the shifted Stirling series
-    # (no lgamma); lowering the threshold sends these few points down that path, against the same references.
+    # Passes over more than 4096 points (`sumjax._numerics.long_pass`) use the fdlibm logarithms and the shifted
+    # Stirling series (no lgamma); lowering the threshold sends these few points down that path, against the same
+    # references.
+    from sumjax import _numerics
     from sumjax.alignment import _bessel, _vmf
 
-    monkeypatch.setattr(_bessel, "_FAST_MIN", 0)
+    monkeypatch.setattr(_numerics, "_LONG_PASS", 0)
     k, d = (np.array(v) for v in zip(*_BESSEL_POINTS))
 
     def four(kappa, dim):  # traced here, so the patched threshold applies (no cached trace of the public functions)
@@ -378,9 +380,10 @@ def test_chunked_path_equals_the_one_chunk_path(monkeypatch):
     # that need only the Stirling correction (κ ≥ 40, so one step, and μ = ν + 1 < 15); recurrence steps
     # (κ < 40, small ν) in the middle chunk alone, in the overlap, and in the last chunk alone. Each point's
     # value must be what a call on that point's own small array gives (the per-point arithmetic is the same).
+    from sumjax import _numerics
     from sumjax.alignment import _bessel
 
-    monkeypatch.setattr(_bessel, "_FAST_MIN", 0)  # the small pieces take the same logarithms as the whole
+    monkeypatch.setattr(_numerics, "_LONG_PASS", 0)  # the small pieces take the same logarithms as the whole
     c = _bessel._CHUNK
     n = 2 * c + 1000  # chunks start at 0, c and n − c (overlapping the middle one on [n − c, 2c))
     rng = np.random.default_rng(3)

@@ -273,6 +273,23 @@ def _debugging() -> bool:
     return bool(jax.config.jax_disable_jit or jax.config.jax_debug_nans or jax.config.jax_debug_infs)
 
 
+class _Prefetch:
+    """A stored program being loaded on a background thread (`stored_jit.prefetch`); `result` waits for it
+    and gives the `Loaded` program, or False (load failed: the call then loads or compiles as usual)."""
+
+    def __init__(self, where: str, key: str):
+        self._out: list = []
+        # Not a daemon: an exiting interpreter waits for the load (~0.1 s) instead of tearing down under it.
+        self._thread = threading.Thread(target=lambda: self._out.append(load(where, key)),
+                                        name="sumjax-program-prefetch")
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        out = self._out[0] if self._out else None
+        return False if out is None else out
+
+
 class stored_jit:
     """`jax.jit(fn, static_argnums=...)` whose executables also go to the persistent cache's
     ``programs/`` folder (module docstring), for the package's module-level kernels.
@@ -294,18 +311,20 @@ class stored_jit:
     def __getattr__(self, name):  # lower, trace, eval_shape, ... as on the jitted function
         return getattr(self._jitted, name)
 
-    def __call__(self, *args, **kwargs):
-        if kwargs or not self._storable:
-            return self._jitted(*args, **kwargs)
+    def _entry(self, args):
+        """(memo key, folder, leaves, tree, statics, dynamic args) of a storable call, or None where the plain
+        jitted function applies (a caller's trace, debugging, the cache off, an unhashable static argument)."""
+        if not self._storable:
+            return None
         from jax._src.core import trace_state_clean
 
         dynamic = [a for i, a in enumerate(args) if i not in self._static]
         leaves, tree = jax.tree_util.tree_flatten(dynamic)
         if any(isinstance(x, jax.core.Tracer) for x in leaves) or not trace_state_clean() or _debugging():
-            return self._jitted(*args)
+            return None
         where = folder()
         if where is None:
-            return self._jitted(*args)
+            return None
         from jax._src import config as jax_config
 
         statics = tuple(args[i] for i in self._static if i < len(args))
@@ -313,8 +332,17 @@ class stored_jit:
             fast = (where, tree, _signature(leaves), statics, jax_config.trace_context())
             hash(fast)
         except TypeError:  # unhashable static argument: jit raises its own clear error
-            return self._jitted(*args)
+            return None
+        return fast, where, leaves, tree, statics, dynamic
+
+    def __call__(self, *args, **kwargs):
+        entry = None if kwargs else self._entry(args)
+        if entry is None:
+            return self._jitted(*args, **kwargs)
+        fast, where, leaves, tree, statics, dynamic = entry
         compiled = self._memo.get(fast, False)
+        if isinstance(compiled, _Prefetch):
+            compiled = self._memo[fast] = compiled.result()
         if compiled is False:
             compiled = self._memo[fast] = self._load_or_compile(where, args, leaves, tree, statics)
         if compiled is None:
@@ -326,6 +354,26 @@ class stored_jit:
                 compiled.discard()
             self._memo[fast] = None
             return self._jitted(*args)
+
+    def prefetch(self, *args) -> None:
+        """Start loading the stored program for a later call with arguments like `args` (the same tree,
+        shapes, dtypes, shardings and static values; the values are not used) on a background thread, so
+        that the load overlaps what the caller does before that call. Loads of two programs then share the
+        cores (each is mostly single-threaded deserialisation). Does nothing where that call would not
+        load a stored program: cache off, under a trace, nothing stored yet, already loaded."""
+        entry = self._entry(args)
+        if entry is None:
+            return
+        fast, where, leaves, tree, statics, _ = entry
+        if fast in self._memo:
+            return
+        try:
+            description = tuple(_token(s) for s in statics)
+        except _Unstable:
+            return
+        key = "k-" + _digest(self._fn, tree, leaves, self._static, description)
+        if os.path.exists(os.path.join(where, key + ".pkl")):
+            self._memo[fast] = _Prefetch(where, key)
 
     def _load_or_compile(self, where, args, leaves, tree, statics):
         try:

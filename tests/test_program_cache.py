@@ -336,3 +336,75 @@ def test_disable_jit_and_nan_debugging_keep_jit_behaviour(cache_on, monkeypatch)
     with jax.debug_infs(True):
         assert _vmf.kl(kappa, d) == "jit"
     assert len(calls) == 3 and not _vmf.kl._memo and not cache_on.exists()
+
+
+def test_prefetch_loads_on_a_second_thread_for_arguments_of_the_same_signature(cache_on, monkeypatch):
+    # The call after a prefetch uses the program the background thread loaded (no trace, no second load);
+    # stand-in arguments of the same shapes pick the same program; the values come from the call's arguments.
+    import threading
+
+    from sumjax.alignment import _vmf
+
+    kappa, d = np.geomspace(1e-2, 1e4, 30), np.geomspace(2.0, 1e5, 30)
+    expected = np.asarray(_vmf.kl._jitted(kappa, d))
+    _vmf.kl.prefetch(kappa, d)  # nothing stored yet: nothing to load, nothing remembered
+    assert not _vmf.kl._memo
+    _vmf.kl(kappa, d)  # compiles and stores
+    _vmf.kl._memo.clear()
+    loads = []
+    real_load = _program_cache.load
+    monkeypatch.setattr(_program_cache, "load",
+                        lambda folder, key: loads.append(threading.current_thread().name) or real_load(folder, key))
+    _vmf.kl.prefetch(np.zeros(30), np.ones(30))
+    _vmf.kl.prefetch(np.zeros(30), np.ones(30))  # already under way: not started twice
+    (pending,) = _vmf.kl._memo.values()
+    assert isinstance(pending, _program_cache._Prefetch)
+    got, n_traces = _traces(lambda: np.asarray(_vmf.kl(kappa, d)))
+    np.testing.assert_array_equal(got, expected)
+    assert n_traces == 0 and loads == ["sumjax-program-prefetch"]
+    assert isinstance(next(iter(_vmf.kl._memo.values())), _program_cache.Loaded)
+
+
+def test_prefetch_of_a_damaged_program_falls_back(cache_on, monkeypatch):
+    from sumjax.alignment import _vmf
+
+    kappa, d = np.geomspace(1e-2, 1e4, 12), np.geomspace(2.0, 1e5, 12)
+    expected = np.asarray(_vmf.kl._jitted(kappa, d))
+    _vmf.kl(kappa, d)
+    _vmf.kl._memo.clear()
+    (stored,) = os.listdir(cache_on)
+    (cache_on / stored).write_bytes(b"not a program")
+    _vmf.kl.prefetch(kappa, d)
+    np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)  # the load failed: compiled again
+    (program,) = _vmf.kl._memo.values()
+    assert not isinstance(program, (_program_cache.Loaded, _program_cache._Prefetch))
+    assert (cache_on / stored).stat().st_size > 1000  # and stored again, whole
+    with jax.disable_jit():  # where a call would not use the store, prefetch does nothing
+        _vmf.kl._memo.clear()
+        _vmf.kl.prefetch(kappa, d)
+        assert not _vmf.kl._memo
+
+
+def test_simulate_training_prefetches_its_sampler_program(tmp_path):
+    # In a new process with the cache warm, the Monte Carlo's sampler program (`_run`) is the prefetched one.
+    script = textwrap.dedent(f"""
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_compilation_cache_dir", {str(tmp_path)!r})
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        import threading
+        from sumjax import _program_cache
+        from sumjax.alignment import montecarlo, simulate_training
+        real_load, threads = _program_cache.load, []
+        def load(folder, key):
+            threads.append(threading.current_thread().name)
+            return real_load(folder, key)
+        _program_cache.load = load
+        r = simulate_training(jax.random.key(0), 0.5, 50, 4.0, 1.0, num_trials=64, reading="first_reconstruction")
+        kinds = sorted({{type(v).__name__ for v in montecarlo._run._memo.values()}})
+        print(repr(float(r.mean)), kinds, threads.count("sumjax-program-prefetch"))
+    """)
+    first = _new_process(script).split()
+    second = _new_process(script).split()
+    assert first[0] == second[0]  # the same result
+    assert second[1:] == ["['Loaded']", "1"]  # _run was loaded, on the prefetch thread

@@ -169,12 +169,16 @@ def simulate_training(
             raise ValueError(f"the loop needs more than `max_rounds`={max_rounds} rounds; raise `max_rounds`")
         n_rounds = int(rounds)
     n_rounds = max(n_rounds, 1)  # keep shapes non-empty; a zero-harm round adds nothing
-    D, _, _, _, kappa, F = _loop.series(c_star, dd, beta_a, beta_h, T, Dstar, r, cap, n_rounds)
     # concrete levels are cast in NumPy (no eager cast program to trace in a new process)
     levels = (jnp.asarray(quantile_levels, dtype) if is_traced(quantile_levels)
               else jax.device_put(np.asarray(quantile_levels, dtype)))
-    out = _run(key, dd, kappa, F, T, levels, r.harm_functional, n_rounds, path,
-               int(d) if path == "vector" else None, num_trials, batch_size)
+    statics = (r.harm_functional, n_rounds, path, int(d) if path == "vector" else None, num_trials, batch_size)
+    # The sampler's stored program (if any) loads on a second thread while the schedule's loads and runs here:
+    # κ_n and F_n stand in as zeros of their shape (only shapes, dtypes and shardings pick the program).
+    like = jax.device_put(np.zeros(n_rounds, dtype))
+    _run.prefetch(key, dd, like, like, T, levels, *statics)
+    D, _, _, _, kappa, F = _loop.series(c_star, dd, beta_a, beta_h, T, Dstar, r, cap, n_rounds)
+    out = _run(key, dd, kappa, F, T, levels, *statics)
     return MonteCarloHarm(**out, quantile_levels=levels, D=D, num_trials=num_trials)
 
 

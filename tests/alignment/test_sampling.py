@@ -244,8 +244,8 @@ def test_cosine_law_ks_on_grid(grid_draws, j):
 
 
 def test_bulk_proposal_takes_the_vectorised_logs_and_agrees_with_xla(monkeypatch):
-    # A proposal over more than 4096 elements uses `sumjax._numerics.log`/`log1p` (fdlibm, vectorised); raising the
-    # threshold gives XLA's own. Same key, same uniforms: the proposals agree to rounding and so do the acceptance
+    # A block's bulk proposal over more than 4096 elements uses `sumjax._numerics.log`/`log1p` (fdlibm,
+    # vectorised); raising the threshold gives XLA's own. Same key, same uniforms: the proposals agree to rounding and so do the acceptance
     # decisions (a flip needs the test's two sides within ~1e-15 of each other).
     from sumjax import _numerics
     from sumjax.alignment import sampling
@@ -258,7 +258,7 @@ def test_bulk_proposal_takes_the_vectorised_logs_and_agrees_with_xla(monkeypatch
     key = jax.random.key(3)
 
     def propose():  # a new function object per call: traced afresh, so the patched threshold applies
-        return [np.asarray(x) for x in jax.jit(lambda k: sampling._propose(k, m, b, jnp.float64))(key)]
+        return [np.asarray(x) for x in jax.jit(lambda k: sampling._propose(k, m, b, jnp.float64, bulk=True))(key)]
 
     assert _numerics.long_pass(n)
     fast = propose()

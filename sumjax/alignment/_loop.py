@@ -226,8 +226,8 @@ def series(c_star, d, beta_a, beta_h, T, Dstar, reading, cap, num_rounds_static)
         _, D = jax.lax.scan(one, jnp.zeros_like(Dstar), None, length=num_rounds_static)
         D = jnp.moveaxis(D, 0, -1)
     kappa = _vmf.kappa_from_kl(D, dd)
-    mean = _vmf.mean(kappa, dd)
+    mean, complement = _vmf.mean_and_complement(kappa, dd)  # one Bessel evaluation for both (and for F)
     active = D < Dstar[..., None]
-    F = reading.harm_functional.expectation(kappa, dd)
+    F = reading.harm_functional.expectation_given(complement, kappa, dd)
     h = jnp.where(active, T[..., None] * F, 0.0)
     return D, mean, h, active, kappa, F

@@ -19,6 +19,7 @@ from ._bessel import vmf_core
 __all__ = [
     "mean",
     "mean_complement",
+    "mean_and_complement",
     "log_mgf",
     "kl",
     "kappa_from_mean",
@@ -53,6 +54,13 @@ def _mean_raw(kappa, d):
 @stored_jit
 def _complement_raw(kappa, d):
     return vmf_core(kappa, 0.5 * d - 1.0)[1]
+
+
+@stored_jit
+def _mean_and_complement_raw(kappa, d):
+    """(A_d(κ), 1 − A_d(κ)) from one Bessel evaluation."""
+    R, C, _, _ = vmf_core(kappa, 0.5 * d - 1.0)
+    return R, C
 
 
 @stored_jit
@@ -208,6 +216,7 @@ def kappa_from_kl(D, d):
 
 mean = _mean_raw
 mean_complement = _complement_raw
+mean_and_complement = _mean_and_complement_raw
 log_mgf = _log_mgf_raw
 kl = _kl_raw
 

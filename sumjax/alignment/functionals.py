@@ -34,12 +34,16 @@ class HarmFunctional(eqx.Module):
         of_mean: F as a function of the mean E[c] alone, where F depends on the law only through
             it (1 − E[c]); `None` (default) otherwise. The loop's integral, whose nodes are values
             of E[c], then needs no Bessel evaluation for F.
+        of_complement: F as a function of 1 − E[c] alone (given relative-accurately, as E[c] → 1),
+            where F has that form; `None` (default) otherwise. The round schedule, which computes
+            E[c] and 1 − E[c] together, then needs no second Bessel evaluation for F.
     """
 
     pointwise: Callable = eqx.field(static=True)
     law: Callable | None = eqx.field(static=True, default=None)
     name: str = eqx.field(static=True, default="custom")
     of_mean: Callable | None = eqx.field(static=True, default=None)
+    of_complement: Callable | None = eqx.field(static=True, default=None)
 
     def expectation(self, kappa, d):
         """F(κ, d) = E_{c ~ law(κ, d)}[g(c)]: the closed form `law` if given, else quadrature over θ.
@@ -67,8 +71,20 @@ class HarmFunctional(eqx.Module):
         return self.expectation(kappa, d)
 
 
+    def expectation_given(self, complement, kappa, d):
+        """F at κ where 1 − E[c] = ``complement`` is already known: ``of_complement(complement)`` if
+        the functional has that form, else `expectation` (κ, d). Same value."""
+        if self.of_complement is not None:
+            return self.of_complement(complement)
+        return self.expectation(kappa, d)
+
+
 def _one_minus(c):
     return 1.0 - c
+
+
+def _same(x):
+    return x
 
 
 def _neg_part(c):
@@ -104,7 +120,8 @@ def _one_minus_law(kappa, d):
 
 
 #: Default: g(c) = 1 − c, F = 1 − E[c] (relatively accurate as E[c] → 1).
-one_minus_cosine = HarmFunctional(_one_minus, _one_minus_law, "one_minus_cosine", of_mean=_one_minus)
+one_minus_cosine = HarmFunctional(_one_minus, _one_minus_law, "one_minus_cosine", of_mean=_one_minus,
+                                  of_complement=_same)
 #: g(c) = max(0, −c): only optimisation that actively opposes the human direction counts.
 negative_part = HarmFunctional(_neg_part, _negative_part_law, "negative_part")
 

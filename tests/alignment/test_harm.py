@@ -162,6 +162,25 @@ def test_harm_series_matches_total_and_schedule():
     np.testing.assert_allclose(sq.D[:4], np.arange(4) ** 2 * 1.0)
 
 
+def test_harm_series_per_round_harm_for_both_kinds_of_functional():
+    # The schedule computes E[c] and 1 − E[c] in one Bessel evaluation and takes F = 1 − E[c] from it
+    # (`of_complement`); a functional without that form (negative part) evaluates its law. Both against SciPy
+    # quadrature of the tilted cosine density at the same D_n, and E[c] against the Bessel ratio.
+    cs, d, ba, bh = 0.6, 6.0, 2.0, 1.0
+    s = np.sqrt(ba) - np.sqrt(bh)
+    for name, g in (("one_minus_cosine", lambda c: 1.0 - c), ("negative_part", lambda c: max(0.0, -c))):
+        ser = harm_series(cs, d, ba, bh, num_rounds=6, functional=name)
+        D, act = np.asarray(ser.D), np.asarray(ser.active)
+        for Dn, hn, mn, an in zip(D, np.asarray(ser.harm), np.asarray(ser.mean_cos), act):
+            k = kappa_of_D(Dn, d)
+            w = lambda c: np.exp(k * (c - 1)) * (1 - c * c) ** ((d - 3) / 2)  # noqa: B023
+            z = si.quad(w, -1, 1, points=[0.0], epsabs=0, epsrel=1e-12)[0]
+            F = si.quad(lambda c: g(c) * w(c), -1, 1, points=[0.0], epsabs=0, epsrel=1e-12)[0] / z  # noqa: B023
+            np.testing.assert_allclose(hn, s * F if an else 0.0, rtol=1e-9, atol=1e-300)
+            np.testing.assert_allclose(mn, A(k, d) if k > 0 else 0.0, rtol=1e-12, atol=1e-300)
+        assert act[0] and not act[-1]
+
+
 def test_pieces_and_per_round_harm():
     np.testing.assert_allclose(alignment_step(3.0, 1.0), 1.0)
     np.testing.assert_allclose(alignment_step(3.0, 1.0, rectify=False), 3.0)

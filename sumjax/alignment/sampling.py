@@ -22,7 +22,6 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._numerics import logs_for
 from .._program_cache import stored_jit
 from .._validate import check_range, ensure
 
@@ -53,7 +52,7 @@ def _loop_key(key):
     return jax.random.wrap_key_data(data[..., :2] ^ data[..., 2:], impl="threefry2x32")
 
 
-def _log1pmx(x, log1p=jnp.log1p):
+def _log1pmx(x):
     """log(1 + x) − x for x > −1, accurate near 0 (series) where the direct form cancels."""
     small = jnp.abs(x) < 0.1
     xs = jnp.where(small, x, 0.0)
@@ -63,7 +62,7 @@ def _log1pmx(x, log1p=jnp.log1p):
         series = series * xs + ((-1.0) ** (k + 1)) / k
     series = series * xs * xs
     xl = jnp.where(small, 0.5, x)  # keep the unused branch finite
-    return jnp.where(small, series, log1p(xl) - xl)
+    return jnp.where(small, series, jnp.log1p(xl) - xl)
 
 
 def _sincos_pi(a):
@@ -81,7 +80,7 @@ def _sincos_pi(a):
     return x * s, c
 
 
-def _ulrich_cosine(u_r, u_phi, m, log=jnp.log):
+def _ulrich_cosine(u_r, u_phi, m):
     """Proposal t from the uniform cosine law in dimension m + 1 ((1 + t)/2 ~ Beta(m/2, m/2)), with
     p = 1 − t and q = 1 + t, from two uniforms and no rejection (Ulrich 1984).
 
@@ -90,7 +89,7 @@ def _ulrich_cosine(u_r, u_phi, m, log=jnp.log):
     p = (1 − r²)/(1 + r) + 2r sin²(πa) and q = (1 − r²)/(1 + r) + 2r cos²(πa): sums of non-negative
     terms, so p and q keep full relative precision down to the uniforms' resolution. a = V/2 is folded
     to [0, ¼] exactly (½ − a), and the fold swaps p and q (sin and cos), so both stay relative-accurate."""
-    lg = log(u_r)
+    lg = jnp.log(u_r)
     expo = jnp.where(m > 1.0, 2.0 * lg / jnp.where(m > 1.0, m - 1.0, 1.0), -jnp.inf)
     e = jnp.exp(expo)  # 1 − r²
     r = jnp.sqrt(-jnp.expm1(expo))
@@ -104,7 +103,7 @@ def _ulrich_cosine(u_r, u_phi, m, log=jnp.log):
     return r * (sb2 - sa2), base + 2.0 * r * sa2, base + 2.0 * r * sb2
 
 
-def _propose(key, m, b, dtype, bulk=False):
+def _propose(key, m, b, dtype):
     """One Wood proposal per element of `m`, `b` (flat): W = (p − bq)/(p + bq) and 1 − W, and its
     acceptance flag, from ONE draw of three uniforms per element.
 
@@ -113,16 +112,13 @@ def _propose(key, m, b, dtype, bulk=False):
     exactly because b solves Wood's quadratic, so the test keeps full precision for κ, m up to 1e7."""
     # The barriers materialise the draws and (t, p, q) once: without them XLA's CPU fusion recomputes the
     # threefry bits and the proposal inside every consumer (w, 1 − w, the test), ~1.5× slower.
-    # A block's bulk proposal (`bulk`, the first) takes the vectorised fdlibm logarithms where the block
-    # is long (~9 % faster per block); the retries, ≲ 1/8 of the work, keep XLA's: less code to load.
-    log, log1p = logs_for(m.size if bulk else 0)
     u = jax.lax.optimization_barrier(jax.random.uniform(key, (3,) + m.shape, dtype, minval=jnp.finfo(dtype).tiny))
-    t, p, q = jax.lax.optimization_barrier(_ulrich_cosine(u[0], u[1], m, log))
+    t, p, q = jax.lax.optimization_barrier(_ulrich_cosine(u[0], u[1], m))
     den = p + b * q
     w = (p - b * q) / den
     wc = 2.0 * b * q / den  # 1 − W without cancellation
     y = (1.0 - b) * t / den
-    return w, wc, log(u[2]) <= m * _log1pmx(y, log1p)
+    return w, wc, jnp.log(u[2]) <= m * _log1pmx(y)
 
 
 def _buffer_size(n):
@@ -188,7 +184,7 @@ def _wood(key, kappa, m, shape, dtype):
     if n == 0:
         return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
     key, k0 = jax.random.split(key)
-    w, wc, done = _propose(k0, m, b, dtype, bulk=True)
+    w, wc, done = _propose(k0, m, b, dtype)
     big = _buffer_size(n)
 
     def gather(state):

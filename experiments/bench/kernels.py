@@ -140,7 +140,7 @@ def _bench_vmf(which: str, size: str) -> Row:
         peer_fn = lambda sel: peers.vmf_mean(kk, dd)  # noqa: E731  (the ratio alone, no KL logs)
     else:
         peer_fn = lambda sel: peers.vmf_mean_kl(kk, dd)[1]  # noqa: E731
-    pt = harness.time_peer(peer_fn, n, repeats=3, budget_s=s["peer_budget"])
+    pt = harness.time_peer(peer_fn, n, repeats=3, budget_s=s["peer_budget"], min_time=s["min_time"])
     ours = np.asarray(jt.output)
     raw = np.asarray(pt.output)
     # The peer fails two ways: NaN/inf, and — next to the NaN region — finite but impossible values
@@ -378,7 +378,8 @@ def bench_required_divergence(size="full") -> Row:
     (fn,) = fns
     jt = harness.time_jax(lambda a, b: fn(a, b), jnp.asarray(cc), jnp.asarray(dd), repeats=s["repeats"],
                           min_time=s["min_time"])
-    pt = harness.time_peer(lambda sel: peers.required_divergence(cc, dd), n, repeats=2, budget_s=s["peer_budget"])
+    pt = harness.time_peer(lambda sel: peers.required_divergence(cc, dd), n, repeats=2, budget_s=s["peer_budget"],
+                           min_time=s["min_time"])
     ours, theirs = np.asarray(jt.output), np.asarray(pt.output)
     bad = ~np.isfinite(theirs).reshape(s["rd_nd"], s["rd_nc"])
     fail = ""
@@ -428,7 +429,7 @@ def bench_total_harm(size="full") -> Row:
     jt = harness.time_jax(ours_fn, jnp.asarray(r)[:, None], jnp.asarray(d)[None, :], repeats=s["repeats"],
                           min_time=s["min_time"], max_time=10.0, warmup=False)
     pt = harness.time_peer(lambda sel: peers.total_harm_hoisted(HARM_C_STAR, d, r, 1.0).reshape(-1), n,
-                           repeats=3, budget_s=s["peer_budget"])
+                           repeats=3, budget_s=s["peer_budget"], min_time=s["min_time"])
     ours, theirs = np.asarray(jt.output), np.asarray(pt.output)
     bad = ~np.isfinite(theirs)
     fail = ""
@@ -477,7 +478,7 @@ def bench_convexity(size="full") -> Row:
         tol = np.sqrt(np.finfo(float).eps) * (1.0 + np.abs(fvals).max())  # the same default tolerance
         return np.array([worst, float((viol > tol).sum()), tol])
 
-    pt = harness.time_peer(peer_fn, n, repeats=3, budget_s=s["peer_budget"])
+    pt = harness.time_peer(peer_fn, n, repeats=3, budget_s=s["peer_budget"], min_time=s["min_time"])
     ours, theirs = np.asarray(jt.output), np.asarray(pt.output)
     notes = (f"compared: worst violation {ours[0]:.3e} (peer {theirs[0]:.3e}), violations over tol {ours[1]:.0f} "
              f"(peer {theirs[1]:.0f}), tol; the location of the worst is a rounding-level tie for a convex f, so not compared")
@@ -602,7 +603,8 @@ def bench_montecarlo(size="full") -> list[Row]:
             return peers.montecarlo_harm(kappas[idx], weight, d, n, seed=1, sampler=sampler)
 
         subset = 2 if sampler == "scipy" else None
-        pt = harness.time_peer(peer_fn, rounds, repeats=1, budget_s=s["peer_budget"], subset_points=subset)
+        pt = harness.time_peer(peer_fn, rounds, repeats=1, budget_s=s["peer_budget"], subset_points=subset,
+                               min_time=s["min_time"])
         idx = order[: pt.measured_points]
         harms = np.asarray(pt.output)
         p_mean = harms.mean(axis=0)
@@ -653,7 +655,7 @@ def bench_montecarlo_cosine(size="full") -> Row:
     kappas = peers.kappa_schedule(np.asarray(res.D), d)
     weight = math.sqrt(beta_a) - math.sqrt(beta_h)
     pt = harness.time_peer(lambda sel: peers.montecarlo_harm_cosine(kappas, weight, d, n, seed=2), rounds, repeats=2,
-                           budget_s=s["peer_budget"])
+                           budget_s=s["peer_budget"], min_time=s["min_time"])
     harms = np.asarray(pt.output)
     p_mean = harms.mean(axis=0)
     p_se = harms.std(axis=0, ddof=1) / math.sqrt(n)

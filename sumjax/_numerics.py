@@ -129,7 +129,7 @@ _LONG_PASS = 4096  # elements: above this a pass takes the larger, faster code (
 def long_pass(n: int) -> bool:
     """Whether an element-wise pass over n elements is long enough (n > 4096) for faster but larger code
     to pay: a warm first call loads every byte of a program's code (~0.1–0.3 ms per kB on XLA:CPU), so
-    short passes (root solves, loop schedules, retry buffers) keep XLA's smaller functions."""
+    short passes (root solves, loop schedules) keep XLA's smaller functions."""
     return n > _LONG_PASS
 
 

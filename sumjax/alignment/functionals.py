@@ -70,7 +70,6 @@ class HarmFunctional(eqx.Module):
             return self.of_mean(mean)
         return self.expectation(kappa, d)
 
-
     def expectation_given(self, complement, kappa, d):
         """F at κ where 1 − E[c] = ``complement`` is already known: ``of_complement(complement)`` if
         the functional has that form, else `expectation` (κ, d). Same value."""

@@ -9,9 +9,10 @@ bias), with standard error σ/√trials.
 Two paths: ``path="vector"`` draws full d-dimensional vectors (h a random unit vector per
 trial, c = a·h computed as a dot product; O(d) memory per trial); ``path="cosine"`` draws c
 from its 1-D law (O(1) per draw). Trials are processed ``batch_size`` at a time
-(`jax.lax.map`), so memory is O(batch_size·d) whatever the number of trials (plus the
-trials × rounds table of realised per-round harm). The cosine path draws a whole block of
-trials × rounds from one key (default block ≈ 32768 draws when ``batch_size`` is None).
+(`jax.lax.map`), so memory is O(batch_size·d) whatever the number of trials (plus the vector
+path's trials × rounds table of realised per-round harm). The cosine path draws a whole block of
+trials × rounds from one key (default block ≈ 32768 draws when ``batch_size`` is None) and reduces
+it in place: O(trials) memory, the per-trial totals that the quantiles need.
 
 Any `Reading` works: the realised per-round harm is T·g(c) with the deterministic factor T of the
 reading, so its mean is T·F. With ``information="mutual"`` the schedule D_n is the analytic one
@@ -190,7 +191,7 @@ def _run(key, dd, kappa, F, s, levels, fn, n_rounds, path, d, num_trials, batch_
     m = dd - 1.0
 
     if path == "cosine":
-        harms = _cosine_harms(key, kappa, m, s, fn, n_rounds, num_trials, batch_size, dtype)
+        totals, round_mean, round_m2 = _cosine_moments(key, kappa, m, s, fn, n_rounds, num_trials, batch_size, dtype)
     else:
         def trial(k):
             kh, kr = jax.random.split(k)
@@ -206,7 +207,8 @@ def _run(key, dd, kappa, F, s, levels, fn, n_rounds, path, d, num_trials, batch_
 
         keys = jax.random.split(key, num_trials)
         harms = jax.lax.map(trial, keys, batch_size=batch_size)  # (trials, rounds)
-    totals = jnp.sum(harms, axis=-1)
+        totals, round_mean = jnp.sum(harms, axis=-1), jnp.mean(harms, axis=0)
+        round_m2 = jnp.sum(jnp.square(harms - round_mean), axis=0)
     sd = jnp.std(totals, ddof=1)
     # Plain arrays out (the caller builds the `MonteCarloHarm`): a stored program's output tree must
     # survive pickling, which an equinox Module's tree does not.
@@ -215,8 +217,8 @@ def _run(key, dd, kappa, F, s, levels, fn, n_rounds, path, d, num_trials, batch_
         stderr=sd / math.sqrt(num_trials),
         std=sd,
         quantiles=quantile(totals, levels),  # integer-key sort: ~5× faster than jnp.quantile on XLA:CPU
-        round_mean=jnp.mean(harms, axis=0),
-        round_stderr=jnp.std(harms, axis=0, ddof=1) / math.sqrt(num_trials),
+        round_mean=round_mean,
+        round_stderr=jnp.sqrt(round_m2 / (num_trials - 1)) / math.sqrt(num_trials),
         round_expected=s * F,
     )
 
@@ -226,20 +228,35 @@ def _run(key, dd, kappa, F, s, levels, fn, n_rounds, path, d, num_trials, batch_
 _COSINE_BLOCK = 1 << 15
 
 
-def _cosine_harms(key, kappa, m, s, fn, n_rounds, num_trials, batch_size, dtype):
-    """Realised harm (trials, rounds) of the cosine path: c drawn for a whole block of trials at once
-    (one key per block, not per trial), `batch_size` trials per block."""
-    rows = batch_size or max(1, _COSINE_BLOCK // n_rounds)
-    rows = min(rows, num_trials)
-    mm = jnp.broadcast_to(m, kappa.shape)
+def _cosine_block(k, kappa, m, s, fn, rows, n_rounds, dtype):
+    """Realised harm (rows, rounds) of one block of the cosine path: c for the whole block from one key."""
+    c, cc = _cosine_and_complement(k, kappa, jnp.broadcast_to(m, kappa.shape), (rows, n_rounds), dtype)
+    return s * (cc if fn is one_minus_cosine else fn.pointwise(c))
 
-    def block(k, r):
-        c, cc = _cosine_and_complement(k, kappa, mm, (r, n_rounds), dtype)
-        return s * (cc if fn is one_minus_cosine else fn.pointwise(c))
 
+def _cosine_moments(key, kappa, m, s, fn, n_rounds, num_trials, batch_size, dtype):
+    """Per-trial totals (trials,) and per-round mean and sum of squared deviations (rounds,) of the cosine
+    path's realised harm, `batch_size` trials per block (one key per block, `_cosine_block`).
+
+    Each block's harms are reduced while they are in cache, so memory is O(trials), not O(trials × rounds),
+    and the (trials × rounds) table is never written. The blocks' moments combine exactly (Chan, Golub and
+    LeVeque): M2 = Σ_b M2_b + Σ_b n_b (mean_b − mean)², each M2_b from its block's own mean (two passes)."""
+    rows = min(batch_size or max(1, _COSINE_BLOCK // n_rounds), num_trials)
     nb, rem = divmod(num_trials, rows)
     keys = jax.random.split(key, nb + (rem > 0))
-    harms = jax.lax.map(lambda k: block(k, rows), keys[:nb]).reshape(nb * rows, n_rounds)
+
+    def block(k, r):
+        h = _cosine_block(k, kappa, m, s, fn, r, n_rounds, dtype)
+        mean = jnp.mean(h, axis=0)
+        return jnp.sum(h, axis=-1), mean, jnp.sum(jnp.square(h - mean), axis=0)
+
+    totals, means, m2 = jax.lax.map(lambda k: block(k, rows), keys[:nb])
+    totals, counts = totals.reshape(nb * rows), [rows] * nb
     if rem:
-        harms = jnp.concatenate([harms, block(keys[nb], rem)])
-    return harms
+        t, mu, q = block(keys[nb], rem)
+        totals = jnp.concatenate([totals, t])
+        means, m2 = jnp.concatenate([means, mu[None]]), jnp.concatenate([m2, q[None]])
+        counts.append(rem)
+    n_b = jnp.asarray(counts, dtype)[:, None]
+    mean = jnp.sum(n_b * means, axis=0) / num_trials
+    return totals, mean, jnp.sum(m2, axis=0) + jnp.sum(n_b * jnp.square(means - mean), axis=0)

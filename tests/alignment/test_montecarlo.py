@@ -85,3 +85,32 @@ def test_bad_input_raises():
         simulate_training(key, 0.999, 10000, 4.0, 1.0, num_trials=10, max_rounds=100)
     with pytest.raises(ValueError, match="concrete scalar"):
         simulate_training(key, jnp.array([0.5, 0.6]), 10, 2.0, 1.0, num_trials=10)
+
+
+@pytest.mark.parametrize("num_trials,batch", [(1000, 300), (900, 300), (7, 16)])
+def test_cosine_moments_combine_blocks_exactly(num_trials, batch):
+    # The cosine path reduces each block in place and combines the blocks' moments (Chan et al.). Rebuild the
+    # whole (trials × rounds) table from the same blocks and keys and take NumPy's statistics of it: the same
+    # totals, and the same per-round mean and sum of squared deviations to rounding, with and without a
+    # remainder block (and with one block smaller than the batch).
+    from sumjax.alignment import montecarlo
+    from sumjax.alignment.functionals import negative_part, one_minus_cosine
+
+    kappa = jnp.asarray([0.0, 3.0, 40.0, 400.0])
+    m, s, key = jnp.asarray(19.0), jnp.asarray(0.7), jax.random.key(5)
+    for fn in (one_minus_cosine, negative_part):
+        totals, mean, m2 = jax.jit(
+            lambda k, fn=fn: montecarlo._cosine_moments(k, kappa, m, s, fn, 4, num_trials, batch, jnp.float64)
+        )(key)
+        rows = min(batch, num_trials)
+        nb, rem = divmod(num_trials, rows)
+        keys = jax.random.split(key, nb + (rem > 0))
+        sizes = [rows] * nb + ([rem] if rem else [])
+        table = np.concatenate([np.asarray(montecarlo._cosine_block(k, kappa, m, s, fn, r, 4, jnp.float64))
+                                for k, r in zip(keys, sizes)])
+        assert table.shape == (num_trials, 4)
+        np.testing.assert_allclose(np.asarray(totals), table.sum(axis=1), rtol=1e-14, atol=0)  # same draws
+        np.testing.assert_allclose(np.asarray(mean), table.mean(axis=0), rtol=1e-13, atol=1e-16)
+        ref_m2 = ((table - table.mean(axis=0)) ** 2).sum(axis=0)
+        np.testing.assert_allclose(np.asarray(m2), ref_m2, rtol=1e-11, atol=1e-15)
+        assert ref_m2[0] > 0 and (fn is negative_part or np.all(ref_m2 > 0))  # a real spread to compare

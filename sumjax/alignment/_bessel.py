@@ -316,7 +316,8 @@ def _steps(kappa, nu):
 def _vmf_core_impl(kappa, nu):
     shape = kappa.shape
     kappa, nu = kappa.reshape(-1), nu.reshape(-1)
-    m = nu + _steps(kappa, nu)
+    n_steps = _steps(kappa, nu)
+    m = nu + n_steps
     # The Debye sums are most of the flops and element-wise: one pass over all points, which XLA:CPU
     # spreads over the cores (a pass inside the chunk loop below would run on one).
     R, C, L, Lc = _debye(kappa, m)
@@ -327,13 +328,13 @@ def _vmf_core_impl(kappa, nu):
     den = 2.0 * m + kappa * R
     R, C = kappa / den, (2.0 * m - kappa * C) / den
 
-    E, T, W, corr = _chunked(kappa, nu, R, C)
+    E, T, W, corr = _chunked(kappa, nu, n_steps, R, C)
     P = 1.0 + E
     inc = logs_for(kappa.size)[1](x + E * (1.0 + x)) + corr  # log((1 + x)(1 + E)), one log for all n steps
     return tuple(o.reshape(shape) for o in (T / P, W / P, L + inc, Lc - inc))
 
 
-def _chunked(kappa, nu, R, C):
+def _chunked(kappa, nu, n_steps, R, C):
     """`_chunk_pass` over chunks of `_CHUNK` points, in place: (E, T, W, correction) start as (0, R, C, 0), the
     answer for a point that needs neither more steps nor the Stirling correction, and only chunks with a point
     that needs one are visited. The last chunk is aligned to the end (it may overlap its neighbour, which
@@ -341,19 +342,18 @@ def _chunked(kappa, nu, R, C):
     n = kappa.shape[0]
     fast = long_pass(n)  # the shifted Stirling series and fdlibm logarithms (more code) on long passes
     if n <= _CHUNK:
-        return _chunk_pass(kappa, nu, R, C, fast)
+        return _chunk_pass(kappa, nu, n_steps, R, C, fast)
 
     def body(i, carry):
         start = jnp.minimum(i * _CHUNK, n - _CHUNK)
         cut = lambda a: jax.lax.dynamic_slice(a, (start,), (_CHUNK,))  # noqa: E731
-        k, v = cut(kappa), cut(nu)
-        m = v + _steps(k, v)
+        k, v, ns = cut(kappa), cut(nu), cut(n_steps)
 
         def visit(carry):
-            out = _chunk_pass(k, v, cut(R), cut(C), fast)
+            out = _chunk_pass(k, v, ns, cut(R), cut(C), fast)
             return tuple(jax.lax.dynamic_update_slice(a, o, (start,)) for a, o in zip(carry, out))
 
-        return jax.lax.cond(jnp.any((m > v + 1.0) | (m < _STIRLING_MU)), visit, lambda c: c, carry)
+        return jax.lax.cond(jnp.any((ns > 1.0) | (v + ns < _STIRLING_MU)), visit, lambda c: c, carry)
 
     zeros = jnp.zeros_like(R)
     return jax.lax.fori_loop(0, -(-n // _CHUNK), body, (zeros, R, C, zeros))
@@ -362,11 +362,11 @@ def _chunked(kappa, nu, R, C):
 _CHUNK = 4096  # points per chunk: 4 carries × 32 KiB stay in L1/L2, and the trip count adapts per chunk
 
 
-def _chunk_pass(kappa, nu, R, C, fast: bool):
+def _chunk_pass(kappa, nu, n_steps, R, C, fast: bool):
     """The per-chunk part of `vmf_core` on one flat chunk: the Stirling correction where an order is below
     15, and the n - 1 ≤ 39 remaining recurrence steps (κ < 40 only) where a point needs them. Returns
-    (E, T, W, correction) with T/(1+E) = R, W/(1+E) = C and log(1+E) added to log M at order ν."""
-    n_steps = _steps(kappa, nu)
+    (E, T, W, correction) with T/(1+E) = R, W/(1+E) = C and log(1+E) added to log M at order ν. `n_steps`
+    is `_steps(kappa, nu)`, computed once for all points by the caller."""
     corr = _stirling_correction(nu + n_steps, fast)
 
     # The remaining steps without a log or a division by the carry:

@@ -91,8 +91,9 @@ def _log64(x):
 def log(x):
     """Natural logarithm, equal to `jnp.log` to ≤ 1 ulp (float64: fdlibm's algorithm in element-wise ops,
     which XLA:CPU vectorises; its own float64 log is a scalar libm call, ~3× slower per element). Other
-    dtypes use `jnp.log`. Exact at 1, −inf at 0, NaN below 0 and for NaN, +inf at +inf; subnormals
-    are handled. Derivative 1/x."""
+    dtypes use `jnp.log`. Exact at 1, −inf at 0, NaN below 0 and for NaN, +inf at +inf. A subnormal
+    input is scaled into the normal range where the backend keeps it; XLA:CPU flushes subnormals to zero
+    before the function sees them (−inf, as its own log gives). Derivative 1/x."""
     x = jnp.asarray(x)
     return _log64(x) if x.dtype == jnp.float64 else jnp.log(x)
 

@@ -296,7 +296,7 @@ def test_program_from_jax_persistent_cache_is_not_stored_again(tmp_path):
     run = functools.partial(_new_process, script)
     first = run()
     programs = tmp_path / "programs"
-    assert len(os.listdir(programs)) == 1
+    assert len(os.listdir(programs)) == 2  # kappa_from_mean's and kl's
     for f in os.listdir(programs):
         os.remove(programs / f)
     assert run() == first  # compiled from JAX's cache: not stored
@@ -392,19 +392,60 @@ def test_simulate_training_prefetches_its_sampler_program(tmp_path):
         jax.config.update("jax_enable_x64", True)
         jax.config.update("jax_compilation_cache_dir", {str(tmp_path)!r})
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        import threading
+        import os, threading
         from sumjax import _program_cache
         from sumjax.alignment import montecarlo, simulate_training
-        real_load, threads = _program_cache.load, []
+        real_load, threads = _program_cache.load, {{}}
         def load(folder, key):
-            threads.append(threading.current_thread().name)
+            threads[key] = threading.current_thread().name
             return real_load(folder, key)
         _program_cache.load = load
         r = simulate_training(jax.random.key(0), 0.5, 50, 4.0, 1.0, num_trials=64, reading="first_reconstruction")
-        kinds = sorted({{type(v).__name__ for v in montecarlo._run._memo.values()}})
-        print(repr(float(r.mean)), kinds, threads.count("sumjax-program-prefetch"))
+        run = list(montecarlo._run._memo.values())
+        kinds = sorted({{type(v).__name__ for v in run}})
+        where = [threads[os.path.basename(v.path)[:-len(".pkl")]] for v in run if hasattr(v, "path")]
+        print(repr(float(r.mean)), kinds, where)
     """)
     first = _new_process(script).split()
     second = _new_process(script).split()
     assert first[0] == second[0]  # the same result
-    assert second[1:] == ["['Loaded']", "1"]  # _run was loaded, on the prefetch thread
+    assert second[1:] == ["['Loaded']", "['sumjax-program-prefetch']"]  # _run was loaded, on the prefetch thread
+
+
+def test_required_divergence_loads_its_two_programs_at_once_and_shares_kl(tmp_path):
+    # Eager required_divergence runs kappa_from_mean's program, then kl's (the one vmf_kl runs). In a new process
+    # with the cache warm, kl's loads on the prefetch thread while the solver's loads on the caller's, and a
+    # vmf_kl call of the same shape after it loads nothing more.
+    script = textwrap.dedent(f"""
+        import jax, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_compilation_cache_dir", {str(tmp_path)!r})
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        import threading
+        from sumjax import _program_cache
+        from sumjax.alignment import _vmf, required_divergence, vmf_kl
+        real_load, threads = _program_cache.load, []
+        def load(folder, key):
+            out = real_load(folder, key)
+            if out is not None:
+                threads.append(threading.current_thread().name)
+            return out
+        _program_cache.load = load
+        c, d = np.linspace(0.05, 0.95, 40), np.geomspace(2.0, 1e5, 40)
+        r = np.asarray(required_divergence(c, d))
+        k = np.asarray(vmf_kl(np.geomspace(1e-2, 1e4, 40), d))
+        kinds = sorted({{type(v).__name__ for v in _vmf.kl._memo.values()}})
+        print(r.tobytes().hex(), k.tobytes().hex(), kinds, len(threads), threads.count("sumjax-program-prefetch"))
+    """)
+    first = _new_process(script).split()
+    second = _new_process(script).split()
+    assert first[:2] == second[:2]  # the same results, compiled or loaded
+    assert first[2:] == ["['Compiled']", "0", "0"]  # nothing stored yet: nothing loaded
+    assert second[2:] == ["['Loaded']", "2", "1"]  # two loads in all, kl's on the prefetch thread
+    # Two programs give what the one program under a caller's trace gives, to rounding.
+    c, d = np.linspace(0.05, 0.95, 40), np.geomspace(2.0, 1e5, 40)
+    eager = np.frombuffer(bytes.fromhex(first[0]))
+    from sumjax.alignment import _vmf
+
+    traced = np.asarray(jax.jit(_vmf.required_divergence)(c, d))
+    np.testing.assert_allclose(eager, traced, rtol=4e-15, atol=0)

@@ -233,7 +233,13 @@ def mean_complement_from_kl(D, d):
     return _complement_raw(kappa_from_kl(D, d), d)
 
 
-@stored_jit
 def required_divergence(c_star, d):
-    """D*(c*, d) = D(κ) with A_d(κ) = c*."""
+    """D*(c*, d) = D(κ) with A_d(κ) = c*.
+
+    Two programs, not one: `kappa_from_mean`'s and `kl`'s (the one `vmf_kl` runs), so a process that
+    calls both loads the Bessel pass once. Called eagerly on arguments of one shape and dtype, `kl`'s
+    stored program starts loading on a second thread while the solver's loads and runs (each load is mostly
+    single-threaded deserialisation). Under a trace both are inlined into the caller's program."""
+    if getattr(c_star, "shape", None) == getattr(d, "shape", ()) and getattr(c_star, "dtype", None) == getattr(d, "dtype", 0):
+        _kl_raw.prefetch(d, d)  # κ has c*'s shape, dtype and placement: d stands in for it
     return _kl_raw(kappa_from_mean(c_star, d), d)

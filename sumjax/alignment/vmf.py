@@ -328,4 +328,4 @@ def required_divergence(c_star: ArrayLike, d: ArrayLike) -> Float[Array, "..."]:
         Mathematics of Computation 28(125):239–251 (the bracket).
     """
     c_star, d = _prepare(c_star, d, "c_star", lower=0.0, upper=1.0, upper_inclusive=False)
-    return _solved(_vmf.required_divergence(c_star, d), "required_divergence")  # one stored program
+    return _solved(_vmf.required_divergence(c_star, d), "required_divergence")

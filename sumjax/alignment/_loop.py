@@ -110,14 +110,21 @@ def integral_harm(c_star, d, beta_a, beta_h, reading, rectify: bool, cap: bool, 
 # --------------------------------------------------------------------------- the round sum (constant δ)
 
 
-@functools.partial(stored_jit, static_argnums=(3,))
 def num_rounds(c_star, d, delta, reading):
-    """N = ⌈D*/δ⌉ over D, ⌈√(D*/δ)⌉ over √D (0 where δ = 0); piecewise constant (no gradient)."""
+    """(N, D*): N = ⌈D*/δ⌉ over D, ⌈√(D*/δ)⌉ over √D (0 where δ = 0); piecewise constant (no gradient).
+
+    D* is `_vmf.required_divergence`'s (eagerly, its two programs, loaded at once and shared with
+    `required_divergence` and `vmf_kl`), N a small program of its own."""
     Dstar = _vmf.required_divergence(c_star, d)
+    return _rounds_for(Dstar, delta, reading), Dstar
+
+
+@functools.partial(stored_jit, static_argnums=(2,))
+def _rounds_for(Dstar, delta, reading):
     ok = delta > 0
     ratio = jnp.where(ok, Dstar / jnp.where(ok, delta, 1.0), 0.0)
     N = jnp.ceil(ratio if reading.progress == "D" else jnp.sqrt(ratio))
-    return jax.lax.stop_gradient(N), Dstar
+    return jax.lax.stop_gradient(N)
 
 
 def _block_sum(delta, d, N, i, fn, reading):

@@ -199,9 +199,9 @@ def test_kernels_are_plain_jit_when_the_cache_is_off(tmp_path):
 
     assert jax.config.jax_compilation_cache_dir in (None, "")
     assert _program_cache.folder() is None
-    before = len(_vmf.kl._memo)
-    _vmf.kl(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
-    assert len(_vmf.kl._memo) == before
+    before = len(_vmf._kl_raw._memo)
+    _vmf._kl_raw(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert len(_vmf._kl_raw._memo) == before
 
 
 def test_static_arguments_need_an_exact_description(cache_on):
@@ -296,7 +296,7 @@ def test_program_from_jax_persistent_cache_is_not_stored_again(tmp_path):
     run = functools.partial(_new_process, script)
     first = run()
     programs = tmp_path / "programs"
-    assert len(os.listdir(programs)) == 2  # kappa_from_mean's and kl's
+    assert len(os.listdir(programs)) == 3  # kappa_from_mean's and kl's two stages
     for f in os.listdir(programs):
         os.remove(programs / f)
     assert run() == first  # compiled from JAX's cache: not stored
@@ -308,7 +308,7 @@ def test_stored_program_that_cannot_run_is_dropped(cache_on, monkeypatch):
     from sumjax.alignment import _vmf
 
     kappa, d = np.geomspace(1e-2, 1e4, 20), np.geomspace(2.0, 1e5, 20)
-    expected = np.asarray(_vmf.kl._jitted(kappa, d))
+    expected = np.asarray(_vmf._kl_raw._jitted(kappa, d))
     cache_on.mkdir()
     bad = cache_on / "k-broken.pkl"
     bad.write_bytes(b"x")
@@ -317,9 +317,9 @@ def test_stored_program_that_cannot_run_is_dropped(cache_on, monkeypatch):
         raise RuntimeError("NOT_FOUND: Function fusion not found")  # what XLA raised at run time
 
     monkeypatch.setattr(_program_cache, "load", lambda folder, key: _program_cache.Loaded(broken, str(bad)))
-    np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)
+    np.testing.assert_array_equal(np.asarray(_vmf._kl_raw(kappa, d)), expected)
     assert not bad.exists()
-    np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)  # and the jit path from then on
+    np.testing.assert_array_equal(np.asarray(_vmf._kl_raw(kappa, d)), expected)  # and the jit path from then on
 
 
 def test_disable_jit_and_nan_debugging_keep_jit_behaviour(cache_on, monkeypatch):
@@ -328,14 +328,14 @@ def test_disable_jit_and_nan_debugging_keep_jit_behaviour(cache_on, monkeypatch)
 
     kappa, d = np.array([1.0, 2.0]), np.array([3.0, 4.0])
     calls = []
-    monkeypatch.setattr(_vmf.kl, "_jitted", lambda *a: calls.append(a) or "jit")
+    monkeypatch.setattr(_vmf._kl_raw, "_jitted", lambda *a: calls.append(a) or "jit")
     with jax.disable_jit():
-        assert _vmf.kl(kappa, d) == "jit"
+        assert _vmf._kl_raw(kappa, d) == "jit"
     with jax.debug_nans(True):
-        assert _vmf.kl(kappa, d) == "jit"
+        assert _vmf._kl_raw(kappa, d) == "jit"
     with jax.debug_infs(True):
-        assert _vmf.kl(kappa, d) == "jit"
-    assert len(calls) == 3 and not _vmf.kl._memo and not cache_on.exists()
+        assert _vmf._kl_raw(kappa, d) == "jit"
+    assert len(calls) == 3 and not _vmf._kl_raw._memo and not cache_on.exists()
 
 
 def test_prefetch_loads_on_a_second_thread_for_arguments_of_the_same_signature(cache_on, monkeypatch):
@@ -346,43 +346,43 @@ def test_prefetch_loads_on_a_second_thread_for_arguments_of_the_same_signature(c
     from sumjax.alignment import _vmf
 
     kappa, d = np.geomspace(1e-2, 1e4, 30), np.geomspace(2.0, 1e5, 30)
-    expected = np.asarray(_vmf.kl._jitted(kappa, d))
-    _vmf.kl.prefetch(kappa, d)  # nothing stored yet: nothing to load, nothing remembered
-    assert not _vmf.kl._memo
-    _vmf.kl(kappa, d)  # compiles and stores
-    _vmf.kl._memo.clear()
+    expected = np.asarray(_vmf._kl_raw._jitted(kappa, d))
+    _vmf._kl_raw.prefetch(kappa, d)  # nothing stored yet: nothing to load, nothing remembered
+    assert not _vmf._kl_raw._memo
+    _vmf._kl_raw(kappa, d)  # compiles and stores
+    _vmf._kl_raw._memo.clear()
     loads = []
     real_load = _program_cache.load
     monkeypatch.setattr(_program_cache, "load",
                         lambda folder, key: loads.append(threading.current_thread().name) or real_load(folder, key))
-    _vmf.kl.prefetch(np.zeros(30), np.ones(30))
-    _vmf.kl.prefetch(np.zeros(30), np.ones(30))  # already under way: not started twice
-    (pending,) = _vmf.kl._memo.values()
+    _vmf._kl_raw.prefetch(np.zeros(30), np.ones(30))
+    _vmf._kl_raw.prefetch(np.zeros(30), np.ones(30))  # already under way: not started twice
+    (pending,) = _vmf._kl_raw._memo.values()
     assert isinstance(pending, _program_cache._Prefetch)
-    got, n_traces = _traces(lambda: np.asarray(_vmf.kl(kappa, d)))
+    got, n_traces = _traces(lambda: np.asarray(_vmf._kl_raw(kappa, d)))
     np.testing.assert_array_equal(got, expected)
     assert n_traces == 0 and loads == ["sumjax-program-prefetch"]
-    assert isinstance(next(iter(_vmf.kl._memo.values())), _program_cache.Loaded)
+    assert isinstance(next(iter(_vmf._kl_raw._memo.values())), _program_cache.Loaded)
 
 
 def test_prefetch_of_a_damaged_program_falls_back(cache_on, monkeypatch):
     from sumjax.alignment import _vmf
 
     kappa, d = np.geomspace(1e-2, 1e4, 12), np.geomspace(2.0, 1e5, 12)
-    expected = np.asarray(_vmf.kl._jitted(kappa, d))
-    _vmf.kl(kappa, d)
-    _vmf.kl._memo.clear()
+    expected = np.asarray(_vmf._kl_raw._jitted(kappa, d))
+    _vmf._kl_raw(kappa, d)
+    _vmf._kl_raw._memo.clear()
     (stored,) = os.listdir(cache_on)
     (cache_on / stored).write_bytes(b"not a program")
-    _vmf.kl.prefetch(kappa, d)
-    np.testing.assert_array_equal(np.asarray(_vmf.kl(kappa, d)), expected)  # the load failed: compiled again
-    (program,) = _vmf.kl._memo.values()
+    _vmf._kl_raw.prefetch(kappa, d)
+    np.testing.assert_array_equal(np.asarray(_vmf._kl_raw(kappa, d)), expected)  # the load failed: compiled again
+    (program,) = _vmf._kl_raw._memo.values()
     assert not isinstance(program, (_program_cache.Loaded, _program_cache._Prefetch))
     assert (cache_on / stored).stat().st_size > 1000  # and stored again, whole
     with jax.disable_jit():  # where a call would not use the store, prefetch does nothing
-        _vmf.kl._memo.clear()
-        _vmf.kl.prefetch(kappa, d)
-        assert not _vmf.kl._memo
+        _vmf._kl_raw._memo.clear()
+        _vmf._kl_raw.prefetch(kappa, d)
+        assert not _vmf._kl_raw._memo
 
 
 def test_simulate_training_prefetches_its_sampler_program(tmp_path):
@@ -434,14 +434,16 @@ def test_required_divergence_loads_its_two_programs_at_once_and_shares_kl(tmp_pa
         c, d = np.linspace(0.05, 0.95, 40), np.geomspace(2.0, 1e5, 40)
         r = np.asarray(required_divergence(c, d))
         k = np.asarray(vmf_kl(np.geomspace(1e-2, 1e4, 40), d))
-        kinds = sorted({{type(v).__name__ for v in _vmf.kl._memo.values()}})
-        print(r.tobytes().hex(), k.tobytes().hex(), kinds, len(threads), threads.count("sumjax-program-prefetch"))
+        kinds = sorted({{type(v).__name__ for f in (_vmf._kl_top, _vmf._kl_finish) for v in f._memo.values()}})
+        sizes = [len(f._memo) for f in (_vmf.kappa_from_mean, _vmf._kl_top, _vmf._kl_finish)]
+        print(r.tobytes().hex(), k.tobytes().hex(), kinds, len(threads), threads.count("sumjax-program-prefetch"), sizes)
     """)
     first = _new_process(script).split()
     second = _new_process(script).split()
     assert first[:2] == second[:2]  # the same results, compiled or loaded
-    assert first[2:] == ["['Compiled']", "0", "0"]  # nothing stored yet: nothing loaded
-    assert second[2:] == ["['Loaded']", "2", "1"]  # two loads in all, kl's on the prefetch thread
+    assert first[2:5] == ["['Compiled']", "0", "0"]  # nothing stored yet: nothing loaded
+    # Three loads in all (the solver's, kl's two stages), kl's on the prefetch thread; one program per function.
+    assert second[2:5] == ["['Loaded']", "3", "2"] and "".join(second[5:]) == "[1,1,1]"
     # Two programs give what the one program under a caller's trace gives, to rounding.
     c, d = np.linspace(0.05, 0.95, 40), np.geomspace(2.0, 1e5, 40)
     eager = np.frombuffer(bytes.fromhex(first[0]))
@@ -449,3 +451,20 @@ def test_required_divergence_loads_its_two_programs_at_once_and_shares_kl(tmp_pa
 
     traced = np.asarray(jax.jit(_vmf.required_divergence)(c, d))
     np.testing.assert_allclose(eager, traced, rtol=4e-15, atol=0)
+
+
+def test_kl_runs_as_two_stages_eagerly_and_as_one_program_otherwise():
+    # Eagerly, on arrays of one shape and dtype, kl is core_top's program then core_finish's; traced, or on
+    # arguments that broadcast, it is _kl_raw. The same operations: equal to rounding on the bench's grid
+    # (two programs fuse differently across the boundary), for 1-D and 2-D shapes alike.
+    from sumjax.alignment import _vmf
+
+    d, k = np.meshgrid(np.geomspace(2.0, 1e6, 120), np.geomspace(1e-2, 1e7, 120), indexing="ij")
+    one = np.asarray(_vmf._kl_raw(k.ravel(), d.ravel()))
+    staged = np.asarray(_vmf.kl(k.ravel(), d.ravel()))
+    np.testing.assert_allclose(staged, one, rtol=4e-15, atol=0)
+    np.testing.assert_array_equal(np.asarray(_vmf.kl(k, d)).ravel(), staged)  # a point's value ignores the shape
+    traced = np.asarray(jax.jit(_vmf.kl)(k.ravel(), d.ravel()))
+    np.testing.assert_array_equal(traced, one)
+    assert _vmf._staged(k, d) and not _vmf._staged(k, d[:, :1]) and not _vmf._staged(1.0, 3.0)
+    np.testing.assert_allclose(np.asarray(_vmf.kl(k, d[:, :1])), np.asarray(_vmf._kl_raw(k, d[:, :1])), rtol=0, atol=0)

@@ -314,6 +314,13 @@ def _steps(kappa, nu):
 
 
 def _vmf_core_impl(kappa, nu):
+    return core_finish(kappa, nu, *core_top(kappa, nu))
+
+
+def core_top(kappa, nu):
+    """`vmf_core`'s first stage, element-wise: (n, R, C, L, Lc, x) of κ's shape — the step count n, the Debye
+    sums at order m = ν + n and the top step from there. `core_finish` completes it; the two are one
+    computation, split so that a caller can run them as two programs (`_vmf.kl`)."""
     shape = kappa.shape
     kappa, nu = kappa.reshape(-1), nu.reshape(-1)
     n_steps = _steps(kappa, nu)
@@ -327,7 +334,14 @@ def _vmf_core_impl(kappa, nu):
     x = kappa * R / (2.0 * m)
     den = 2.0 * m + kappa * R
     R, C = kappa / den, (2.0 * m - kappa * C) / den
+    return tuple(o.reshape(shape) for o in (n_steps, R, C, L, Lc, x))
 
+
+def core_finish(kappa, nu, n_steps, R, C, L, Lc, x):
+    """`vmf_core`'s second stage: the remaining recurrence steps and the Stirling correction, chunked
+    (`_chunked`), on `core_top`'s outputs; returns (R, C, L, Lc) of κ's shape."""
+    shape = kappa.shape
+    kappa, nu, n_steps, R, C, L, Lc, x = (a.reshape(-1) for a in (kappa, nu, n_steps, R, C, L, Lc, x))
     E, T, W, corr = _chunked(kappa, nu, n_steps, R, C)
     P = 1.0 + E
     inc = logs_for(kappa.size)[1](x + E * (1.0 + x)) + corr  # log((1 + x)(1 + E)), one log for all n steps

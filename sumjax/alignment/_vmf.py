@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._program_cache import stored_jit
 from .._root import Root, implicit_root, newton_bisection
-from ._bessel import vmf_core
+from .._validate import is_traced
+from ._bessel import core_finish, core_top, vmf_core
 
 __all__ = [
     "mean",
@@ -44,6 +46,45 @@ def _kl_from_core(kappa, nu, R, C, L, Lc):
 def _kl_raw(kappa, d):
     nu = 0.5 * d - 1.0
     return _kl_from_core(kappa, nu, *vmf_core(kappa, nu))
+
+
+# Eagerly, `kl` runs as two programs, `core_top`'s and `core_finish`'s (about 230 kB each stored, on the bench's
+# 10⁵ points), so a new process loads them on two threads at once (`_staged_kl`).
+@stored_jit
+def _kl_top(kappa, d):
+    return core_top(kappa, 0.5 * d - 1.0)
+
+
+@stored_jit
+def _kl_finish(kappa, d, top):
+    nu = 0.5 * d - 1.0
+    return _kl_from_core(kappa, nu, *core_finish(kappa, nu, *top))
+
+
+def _staged(kappa, d) -> bool:
+    """Concrete arrays of one shape and dtype: `kl` may run as its two stages (on the device)."""
+    arrays = (jax.Array, np.ndarray)
+    return (isinstance(kappa, arrays) and isinstance(d, arrays) and not is_traced(kappa, d)
+            and kappa.shape == d.shape and kappa.dtype == d.dtype)
+
+
+def _prefetch_kl(kappa, d) -> None:
+    """Start loading both stages of `kl` for arguments like (κ, d) (each stage's outputs have κ's shape)."""
+    _kl_top.prefetch(kappa, d)
+    _kl_finish.prefetch(kappa, d, (kappa,) * 6)
+
+
+def _staged_kl(kappa, d):
+    """D(κ) = κA_d(κ) − log M_d(κ), the same operations as `_kl_raw`. Called eagerly on device arrays of one
+    shape and dtype it runs as two programs, the second loading on the prefetch thread while the first loads
+    and runs (a load is mostly single-threaded deserialisation, and its time grows with the program's size);
+    the values may differ from the one program's by rounding (~2e-15 relative). Traced (including under
+    `grad`, where `vmf_core`'s JVP rule applies), or on other arguments, it is `_kl_raw`."""
+    if not _staged(kappa, d):
+        return _kl_raw(kappa, d)
+    kappa, d = jax.device_put((kappa, d))  # NumPy arguments too: the prefetched signature is the stages' outputs'
+    _prefetch_kl(kappa, d)
+    return _kl_finish(kappa, d, _kl_top(kappa, d))
 
 
 @stored_jit
@@ -218,7 +259,7 @@ mean = _mean_raw
 mean_complement = _complement_raw
 mean_and_complement = _mean_and_complement_raw
 log_mgf = _log_mgf_raw
-kl = _kl_raw
+kl = _staged_kl
 
 
 @stored_jit
@@ -236,10 +277,10 @@ def mean_complement_from_kl(D, d):
 def required_divergence(c_star, d):
     """D*(c*, d) = D(κ) with A_d(κ) = c*.
 
-    Two programs, not one: `kappa_from_mean`'s and `kl`'s (the one `vmf_kl` runs), so a process that
-    calls both loads the Bessel pass once. Called eagerly on arguments of one shape and dtype, `kl`'s
-    stored program starts loading on a second thread while the solver's loads and runs (each load is mostly
-    single-threaded deserialisation). Under a trace both are inlined into the caller's program."""
-    if getattr(c_star, "shape", None) == getattr(d, "shape", ()) and getattr(c_star, "dtype", None) == getattr(d, "dtype", 0):
-        _kl_raw.prefetch(d, d)  # κ has c*'s shape, dtype and placement: d stands in for it
-    return _kl_raw(kappa_from_mean(c_star, d), d)
+    Eagerly, `kappa_from_mean`'s program and then `kl`'s two (the ones `vmf_kl` runs, so a process that
+    calls both loads them once); on arguments of one shape and dtype, `kl`'s start loading on other threads
+    while the solver's loads and runs. Under a trace all are inlined into the caller's program."""
+    if _staged(c_star, d):
+        c_star, d = jax.device_put((c_star, d))
+        _prefetch_kl(d, d)  # κ has c*'s shape, dtype and placement: d stands in for it
+    return kl(kappa_from_mean(c_star, d), d)

@@ -113,7 +113,7 @@ def integral_harm(c_star, d, beta_a, beta_h, reading, rectify: bool, cap: bool, 
 def num_rounds(c_star, d, delta, reading):
     """(N, D*): N = ⌈D*/δ⌉ over D, ⌈√(D*/δ)⌉ over √D (0 where δ = 0); piecewise constant (no gradient).
 
-    D* is `_vmf.required_divergence`'s (eagerly, its two programs, loaded at once and shared with
+    D* is `_vmf.required_divergence`'s (eagerly, its programs, loaded at once and shared with
     `required_divergence` and `vmf_kl`), N a small program of its own."""
     Dstar = _vmf.required_divergence(c_star, d)
     return _rounds_for(Dstar, delta, reading), Dstar

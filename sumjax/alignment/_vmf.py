@@ -75,11 +75,11 @@ def _prefetch_kl(kappa, d) -> None:
 
 
 def _staged_kl(kappa, d):
-    """D(κ) = κA_d(κ) − log M_d(κ), the same operations as `_kl_raw`. Called eagerly on device arrays of one
-    shape and dtype it runs as two programs, the second loading on the prefetch thread while the first loads
-    and runs (a load is mostly single-threaded deserialisation, and its time grows with the program's size);
-    the values may differ from the one program's by rounding (~2e-15 relative). Traced (including under
-    `grad`, where `vmf_core`'s JVP rule applies), or on other arguments, it is `_kl_raw`."""
+    """D(κ) = κA_d(κ) − log M_d(κ), the same operations as `_kl_raw`. Called eagerly on arrays of one shape
+    and dtype it runs as two programs, whose stored copies load on two threads at once (a load is mostly
+    single-threaded deserialisation, and its time grows with the program's size); the values may differ from
+    the one program's by rounding (~2e-15 relative). Traced (including under `grad`, where `vmf_core`'s JVP
+    rule applies), or on arguments that broadcast, it is `_kl_raw`."""
     if not _staged(kappa, d):
         return _kl_raw(kappa, d)
     kappa, d = jax.device_put((kappa, d))  # NumPy arguments too: the prefetched signature is the stages' outputs'

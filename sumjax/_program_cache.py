@@ -314,16 +314,14 @@ class stored_jit:
     def _entry(self, args):
         """(memo key, folder, leaves, tree, statics, dynamic args) of a storable call, or None where the plain
         jitted function applies (a caller's trace, debugging, the cache off, an unhashable static argument)."""
-        if not self._storable:
+        where = folder() if self._storable else None  # first: with the cache off, a call costs no more than jit's
+        if where is None:
             return None
         from jax._src.core import trace_state_clean
 
         dynamic = [a for i, a in enumerate(args) if i not in self._static]
         leaves, tree = jax.tree_util.tree_flatten(dynamic)
         if any(isinstance(x, jax.core.Tracer) for x in leaves) or not trace_state_clean() or _debugging():
-            return None
-        where = folder()
-        if where is None:
             return None
         from jax._src import config as jax_config
 

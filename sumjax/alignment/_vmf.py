@@ -15,7 +15,7 @@ from jax import lax
 
 from .._program_cache import stored_jit
 from .._root import Root, implicit_root, newton_bisection
-from .._validate import is_traced
+from .._validate import is_traced, to_device
 from ._bessel import core_finish, core_top, vmf_core
 
 __all__ = [
@@ -68,11 +68,6 @@ def _staged(kappa, d) -> bool:
             and kappa.shape == d.shape and kappa.dtype == d.dtype)
 
 
-def _on_device(*xs):
-    """`jax.device_put` of the NumPy ones (device arrays pass as they are, without its per-call cost)."""
-    return xs if all(isinstance(x, jax.Array) for x in xs) else jax.device_put(xs)
-
-
 _PREFETCHED: set = set()  # (shape, dtype) of staged `kl` calls this process has prefetched for
 
 
@@ -95,7 +90,7 @@ def _staged_kl(kappa, d):
     rule applies), or on arguments that broadcast, it is `_kl_raw`."""
     if not _staged(kappa, d):
         return _kl_raw(kappa, d)
-    kappa, d = _on_device(kappa, d)  # NumPy arguments too: the prefetched signature is the stages' outputs'
+    kappa, d = to_device(kappa), to_device(d)  # NumPy ones too: the prefetched signature is the stages' outputs'
     _prefetch_kl(kappa, d)
     return _kl_finish(kappa, d, _kl_top(kappa, d))
 
@@ -294,6 +289,6 @@ def required_divergence(c_star, d):
     calls both loads them once); on arguments of one shape and dtype, `kl`'s start loading on other threads
     while the solver's loads and runs. Under a trace all are inlined into the caller's program."""
     if _staged(c_star, d):
-        c_star, d = _on_device(c_star, d)
+        c_star, d = to_device(c_star), to_device(d)
         _prefetch_kl(d, d)  # κ has c*'s shape, dtype and placement: d stands in for it
     return kl(kappa_from_mean(c_star, d), d)

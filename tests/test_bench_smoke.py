@@ -105,6 +105,50 @@ def test_first_call_probe():
     assert fc["warm_over_peer"] == pytest.approx(fc["warm"]["first_call_s"] / 1e-3)
 
 
+def test_peer_fresh_process_setup_makes_the_benchmarks_call(rows):
+    # The peer's one call is timed in fresh processes through `first_call_setup("peer_…")`: it must be the call
+    # the benchmark process times, on the same inputs (deterministic peers and seeded Monte Carlo: identical).
+    fresh = [r for r in rows.values() if r.extra.get("_peer_fresh")]
+    assert {r.kernel for r in fresh} >= {"vmf_mean", "vmf_kl", "required_divergence", "total_harm", "convexity",
+                                         "montecarlo cosine", "montecarlo (vs NumPy Wood)"}
+    for row in fresh:
+        out = np.asarray(kernels.first_call_setup(row.extra["_peer_fresh"], "tiny",
+                                                  **row.extra.get("_peer_params", {}))(), float)
+        theirs = np.asarray(row.extra["_outputs"][1], float)
+        if row.kernel.startswith("montecarlo"):
+            out = out.mean(axis=0)  # per-round means of the per-trial harms, as the row compares them
+        ok = np.isfinite(theirs)  # vmf rows blank the peer's impossible values
+        assert out.shape == theirs.shape, row.kernel
+        np.testing.assert_array_equal(out[ok], theirs[ok], err_msg=row.kernel)
+
+
+def test_peer_one_call_is_the_median_of_its_fresh_processes(monkeypatch):
+    # run_kernel's wiring, without spawning: the sumjax probe and the peer's probe return made-up timings.
+    fake = {
+        "vmf_mean": [0.30, 0.10, 0.20],  # sumjax's warm first calls
+        "peer_vmf_mean": [0.05, 0.04, 0.07],  # the SciPy peer's one call in fresh processes
+    }
+
+    def first_call(name, size, peer_one_call_s, params=None, **kw):
+        runs = sorted(fake[name])
+        return {"cold": {"first_call_s": 1.0, "compile_s": 0.5}, "warm": {"first_call_s": runs[1], "compile_s": 0.0},
+                "warm_first_calls_s": runs,
+                "peer_one_call_s": peer_one_call_s}
+
+    monkeypatch.setattr(harness, "first_call", first_call)
+    monkeypatch.setitem(kernels.OPTIONS, "first_call", True)
+    monkeypatch.setitem(kernels.OPTIONS, "memory_probe", False)
+    monkeypatch.setattr(kernels, "_FIRST_CALLS", {})
+    (row,) = kernels.run_kernel("vmf_mean", "tiny")
+    fc = row.first_call
+    assert fc["peer_one_call_s"] == 0.05 and fc["peer_fresh_s"] == [0.04, 0.05, 0.07]
+    assert fc["warm_over_peer"] == pytest.approx(0.20 / 0.05)
+    assert fc["peer_in_process_s"] == row.extra["_peer_first_s"]
+    assert "median of 3 fresh processes" in harness.to_markdown([row], {
+        "device": "cpu", "cpu_count": 2, "loadavg_1_5_15": [0, 0, 0], "jax": "", "numpy": "", "scipy": "",
+        "x64": True, "utc": ""})
+
+
 def test_convexity_check_agrees_with_numpy(rows):
     ours, theirs = _pair(rows["convexity"])
     worst, count, tol = ours

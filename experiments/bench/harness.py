@@ -291,8 +291,12 @@ def _first_call_cell(fc: dict) -> str:
     tail = "" if ratio is None else f" = {ratio:.1f}× peer"
     if fc.get("peer_warm") is not None:  # a jitted peer: its own fresh processes, cold / warm cache
         peer_cell = f"{one(fc.get('peer_cold'))} cold, {one(fc.get('peer_warm'))} warm"
+    elif fc.get("peer_fresh_s"):  # a NumPy/SciPy peer: the median of fresh processes, like sumjax's warm column
+        runs = fc["peer_fresh_s"]
+        peer_cell = (f"{_fmt_s(peer)} (median of {len(runs)} fresh processes: {_fmt_s(runs[0])}–{_fmt_s(runs[-1])}; "
+                     f"in the benchmark process {_fmt_s(fc.get('peer_in_process_s'))})")
     else:
-        peer_cell = _fmt_s(peer)
+        peer_cell = _fmt_s(peer) + (" (in the benchmark process)" if peer is not None else "")
     warm = one(fc.get("warm"))
     runs = fc.get("warm_first_calls_s") or []
     if len(runs) > 1:  # the median of several warm processes, and their spread
@@ -402,7 +406,7 @@ from experiments.bench import kernels
 from experiments.bench.harness import _CompileClock
 t_import = time.perf_counter() - t0
 t0 = time.perf_counter()
-call = kernels.first_call_setup({name!r}, {size!r})
+call = kernels.first_call_setup({name!r}, {size!r}, **json.loads({params!r}))
 t_setup = time.perf_counter() - t0
 with _CompileClock() as clock:
     t0 = time.perf_counter()
@@ -417,7 +421,7 @@ print(json.dumps(dict(import_s=t_import, setup_s=t_setup, first_call_s=first, co
 
 
 def first_call(name: str, size: str, peer_one_call_s: float | None, timeout: float = 300.0,
-               warm_runs: int = 3) -> dict:
+               warm_runs: int = 3, params: dict | None = None) -> dict:
     """The first call of a kernel's public API in fresh Pythons on one persistent compilation cache.
 
     `cold`: an empty cache (the run fills it); `warm`: the median (by first-call time) of `warm_runs` further
@@ -425,7 +429,10 @@ def first_call(name: str, size: str, peer_one_call_s: float | None, timeout: flo
     first-call time is kept in `warm_first_calls_s`. Each reports the import time (jax + sumjax), the first
     call's wall time (trace + lower + compile or cache load + run), its compile share (JAX's trace/lower/XLA-
     compile events) and the second call (steady state). The peer's one call is its first call in the
-    benchmark process (imports excluded on both sides).
+    benchmark process (imports excluded on both sides). `params` (JSON-able) go to `first_call_setup`.
+
+    A NumPy/SciPy peer is timed by the same function (its setup named ``peer_<kernel>``): there is nothing to
+    cache, so its "warm" runs are simply fresh processes after a first one, as sumjax's are.
     """
     import shutil
     import tempfile
@@ -433,7 +440,7 @@ def first_call(name: str, size: str, peer_one_call_s: float | None, timeout: flo
     cache = tempfile.mkdtemp(prefix="sumjax-bench-cache-")
     try:
         x64 = bool(jax.config.jax_enable_x64)
-        code = _FIRST_CALL_CHILD.format(name=name, size=size, cache=cache, x64=x64)
+        code = _FIRST_CALL_CHILD.format(name=name, size=size, cache=cache, x64=x64, params=json.dumps(params or {}))
         cold = run_in_fresh_process(code, timeout)
         warms = [run_in_fresh_process(code, timeout) for _ in range(max(1, warm_runs))]
     finally:

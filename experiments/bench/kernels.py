@@ -166,7 +166,7 @@ def _bench_vmf(which: str, size: str) -> Row:
                  "SciPy route; it fails where ive underflows (listed)")
     row = _row(f"vmf_{which}", problem, n, jt, peer_name, pt, ours, theirs, fail, "; ".join(notes),
                extra={"peer_nonfinite": int(nonfinite.sum()), "peer_impossible": int(impossible.sum()),
-                      "_first_call": f"vmf_{which}"})
+                      "_first_call": f"vmf_{which}", "_peer_fresh": f"peer_vmf_{which}"})
     _set_limit(row, *_vmf_limit(which, kj, dj, s))
     rows = [row]
     if which == "kl":
@@ -393,7 +393,7 @@ def bench_required_divergence(size="full") -> Row:
     notes += ("; peer: brentq per point on the ive ratio (SciPy has no vectorised root of I_{d/2}/I_{d/2−1} = c; "
               "a user writes this loop)")
     row = _row("required_divergence", problem, n, jt, peer_name, pt, ours, theirs, fail, notes,
-               extra={"_first_call": "required_divergence"})
+               extra={"_first_call": "required_divergence", "_peer_fresh": "peer_required_divergence"})
     # A root solve must evaluate D(κ) at least once at each point: one vmf_kl pass on (κ*, d) is its bound.
     kap = jnp.asarray(np.maximum(cc * dd / (1 - cc * cc), 1e-3))
     (vkl,), _ = _sumjax("alignment._vmf", "kl")
@@ -439,7 +439,7 @@ def bench_total_harm(size="full") -> Row:
              f"quad raised {peers.quad_warnings()} IntegrationWarnings), the β scale broadcast, exactly the hoisting "
              f"sumjax does; sumjax non-finite on {int((~np.isfinite(ours)).sum())} of {n}")
     row = _row("total_harm", problem, n, jt, peer_name, pt, ours, theirs, fail, notes,
-               extra={"_first_call": "total_harm"})
+               extra={"_first_call": "total_harm", "_peer_fresh": "peer_total_harm"})
     # Its bound: E[c] and D at the 48 Gauss–Legendre nodes of each d (one vmf_kl pass over nd × 48 points).
     (vkl,), _ = _sumjax("alignment._vmf", "kl")
     kn = jnp.asarray(np.tile(np.geomspace(1e-2, 1e3, 48), s["harm_nd"]))
@@ -484,7 +484,8 @@ def bench_convexity(size="full") -> Row:
              f"(peer {theirs[1]:.0f}), tol; the location of the worst is a rounding-level tie for a convex f, so not compared")
     notes += ("; peer: NumPy's BLAS matmul for both score blocks + argmax (vectorised; a Python loop would be "
               "~100× slower)")
-    row = _row("convexity", problem, n, jt, peer_name, pt, ours, theirs, "", notes, extra={"_first_call": "convexity"})
+    row = _row("convexity", problem, n, jt, peer_name, pt, ours, theirs, "", notes, extra={"_first_call": "convexity",
+                                                                                          "_peer_fresh": "peer_convexity"})
     peak = dgemm_peak(s)
     flops = 2 * 2 * n * m * n1  # the two score matmuls W Vᵀ and W' Vᵀ
     bare, how = _score_matmul_limit(values, w, wp, s)
@@ -622,6 +623,8 @@ def bench_montecarlo(size="full") -> list[Row]:
     for row in rows:
         _set_limit(row, "bare RNG: (d−1) f32 normals + 3 f64 uniforms per trial and round", lim)
         row.extra["_first_call"] = "montecarlo"
+    # The NumPy Wood peer's one call in fresh processes (the SciPy one, ~80 s a call, keeps its in-process figure).
+    rows[1].extra.update(_peer_fresh="peer_montecarlo", _peer_params={"kappas": [float(k) for k in kappas]})
     rows[1].notes += ("; peer: Wood's rejection + a Householder reflection in NumPy, O(N·d) per round — the best "
                       "full-vector sampler a user writes (scipy's builds a d×d rotation)")
     mem = s["mc_mem"]
@@ -665,7 +668,8 @@ def bench_montecarlo_cosine(size="full") -> Row:
              "full-vector one; peer: the same rejection sampler vectorised in NumPy (Beta proposal), the best a "
              "user who knows the model writes")
     row = _row("montecarlo cosine", problem, n * rounds, jt, peer_name, pt, round_mean, p_mean, "", notes,
-               extra={"max_z": float(z.max()), "calls": calls, "_first_call": "montecarlo_cosine"})
+               extra={"max_z": float(z.max()), "calls": calls, "_first_call": "montecarlo_cosine",
+                      "_peer_fresh": "peer_montecarlo_cosine", "_peer_params": {"kappas": [float(k) for k in kappas]}})
     floor = _proposal_floor(n, d, kappas, s, batch)
     row.extra["one_proposal_s"] = floor
     row.notes += (f"; one Wood proposal per trial and round with no rejection step (the uniforms and the proposal's "
@@ -776,7 +780,9 @@ def run_kernel(name: str, size: str = "full") -> list[Row]:
                 done[setup] = harness.first_call(setup, size, None)
             fc = dict(done[setup])
             peer_first = row.extra.get("_peer_first_s")
+            fc["peer_in_process_s"] = peer_first
             peer_setup = row.extra.get("_peer_first_call")
+            fresh = row.extra.get("_peer_fresh")
             if peer_setup is not None:
                 # A jitted peer (TFP) compiles too: its one call is its own first call in a fresh process,
                 # with its own warm persistent cache, like sumjax's warm column.
@@ -785,6 +791,17 @@ def run_kernel(name: str, size: str = "full") -> list[Row]:
                 peer_fc = done[peer_setup]
                 fc["peer_cold"], fc["peer_warm"] = peer_fc.get("cold"), peer_fc.get("warm")
                 peer_first = (peer_fc.get("warm") or {}).get("first_call_s")
+            elif fresh is not None:
+                # A NumPy/SciPy peer's one call is timed as sumjax's is: the median of three fresh processes
+                # (after a first one), not one sample inside the long-running benchmark process.
+                if fresh not in done:
+                    done[fresh] = harness.first_call(fresh, size, None, params=row.extra.get("_peer_params"))
+                runs = done[fresh].get("warm_first_calls_s") or []
+                if runs:
+                    fc["peer_fresh_s"] = runs
+                    peer_first = (done[fresh].get("warm") or {}).get("first_call_s")
+                else:
+                    fc["peer_fresh_error"] = done[fresh].get("warm", {}).get("error") or "failed"
             fc["peer_one_call_s"] = peer_first
             warm = fc.get("warm") or {}
             fc.pop("warm_over_peer", None)
@@ -794,12 +811,15 @@ def run_kernel(name: str, size: str = "full") -> list[Row]:
     return rows
 
 
-def first_call_setup(name: str, size: str):
+def first_call_setup(name: str, size: str, **params):
     """A zero-argument callable making one public sumjax call of a benchmark problem (for `harness.first_call`):
-    inputs built in NumPy, so the only JAX work timed is the call itself."""
+    inputs built in NumPy, so the only JAX work timed is the call itself. ``tfp_*`` and ``peer_*`` names make
+    the peer's call instead."""
     s = SIZES[size]
     if name.startswith("tfp_"):
         return _tfp_first_call_setup(name, s)
+    if name.startswith("peer_"):
+        return _peer_first_call_setup(name[len("peer_"):], s, **params)
     import sumjax.alignment as al
 
     if name in ("vmf_mean", "vmf_kl") or name.startswith("bessel_"):
@@ -838,6 +858,44 @@ def first_call_setup(name: str, size: str):
         values, w, wp = rng.standard_normal((m, n1)), rng.dirichlet(np.ones(n1), n), rng.dirichlet(np.ones(n1), n)
         return lambda: check_supporting_hyperplane(FinitePolicies(values), points=(w, wp)).worst
     raise ValueError(f"no first-call setup named {name!r}")
+
+
+def _peer_first_call_setup(name: str, s: dict, kappas=None):
+    """The NumPy/SciPy peer's one call on the row's problem, exactly as the benchmark process calls it; `kappas`:
+    the Monte Carlo rows' round schedule, computed by the parent (quadrature; not part of the timed call there
+    either)."""
+    if name in ("vmf_mean", "vmf_kl"):
+        _, _, dd, kk = _vmf_grid(s)
+        if name == "vmf_mean":
+            return lambda: peers.vmf_mean(kk, dd)
+        return lambda: peers.vmf_mean_kl(kk, dd)[1]
+    if name == "required_divergence":
+        d, c = np.geomspace(2.0, s["rd_dmax"], s["rd_nd"]), np.linspace(0.05, 0.95, s["rd_nc"])
+        dd, cc = (x.reshape(-1) for x in np.meshgrid(d, c, indexing="ij"))
+        return lambda: peers.required_divergence(cc, dd)
+    if name == "total_harm":
+        r, d = np.geomspace(0.5, 8.0, s["harm_nr"]), np.geomspace(2.0, s["harm_dmax"], s["harm_nd"])
+        return lambda: peers.total_harm_hoisted(HARM_C_STAR, d, r, 1.0).reshape(-1)
+    if name in ("montecarlo", "montecarlo_cosine"):
+        d, rounds = s["mc_d"], s["mc_rounds"]
+        beta_a, beta_h = _mc_problem(d, rounds)
+        weight = math.sqrt(beta_a) - math.sqrt(beta_h)
+        kappas = np.asarray(kappas, float)
+        if name == "montecarlo":  # the NumPy Wood row, rounds in the order the benchmark times them
+            return lambda: peers.montecarlo_harm(kappas[::-1], weight, d, s["mc_trials"], seed=1, sampler="numpy")
+        return lambda: peers.montecarlo_harm_cosine(kappas, weight, d, s["mc_cos_trials"], seed=2)
+    if name == "convexity":
+        rng = np.random.default_rng(1)
+        n1, m, n = s["cvx_n"], s["cvx_m"], s["cvx_points"]
+        values, w, wp = rng.standard_normal((m, n1)), rng.dirichlet(np.ones(n1), n), rng.dirichlet(np.ones(n1), n)
+
+        def call():
+            worst, _, viol, fvals = peers.convexity_check(w, wp, values)
+            tol = np.sqrt(np.finfo(float).eps) * (1.0 + np.abs(fvals).max())
+            return np.array([worst, float((viol > tol).sum()), tol])
+
+        return call
+    raise ValueError(f"no peer first-call setup named {name!r}")
 
 
 def _tfp_first_call_setup(name: str, s: dict):
